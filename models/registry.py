@@ -1,0 +1,126 @@
+"""Turn what the user typed in MODEL into a card and a verified local weights file.
+
+MODEL is one of: a card id (built-in cards live in models/cards/, user cards in folders the
+caller passes), a local .onnx file (its metadata, or a card JSON beside it, describes it), a
+local card .json file, or a Hub reference ``owner/repo@revision:path/model.onnx``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .cards import ModelCard, card_from_onnx_metadata, load_card
+from .errors import UserError
+from .hub import WeightsSource, WeightsStore
+from .runtime.backends import require
+
+BUILTIN_CARDS = Path(__file__).with_name("cards")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    card: ModelCard
+    weights: Path
+
+
+def list_cards(extra_dirs: Iterable[Path] = ()) -> dict[str, ModelCard]:
+    """Every card by id; user folders come after the built-ins and may override them."""
+    cards = {}
+    for folder in (BUILTIN_CARDS, *map(Path, extra_dirs)):
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            card = load_card(path)
+            cards[card.id] = card
+    return cards
+
+
+def find_card(model_id: str, extra_dirs: Iterable[Path] = ()) -> ModelCard:
+    cards = list_cards(extra_dirs)
+    if model_id not in cards:
+        raise UserError(f"no model card with id {model_id!r}. Known ids: "
+                        f"{', '.join(sorted(cards)) or 'none'}. MODEL also takes a local .onnx "
+                        "file or a Hub reference owner/repo@revision:file.onnx.")
+    return cards[model_id]
+
+
+def looks_like_hub_reference(reference: str) -> bool:
+    return "@" in reference and ":" in reference and not Path(reference).exists()
+
+
+def resolve_card(reference: str, store: WeightsStore, extra_dirs: Iterable[Path] = (),
+                 progress: Callable[[float], None] | None = None,
+                 is_cancelled: Callable[[], bool] | None = None) -> ModelCard:
+    """The card for MODEL; Hub ONNX references are downloaded to read their metadata."""
+    reference = reference.strip()
+    path = Path(reference).expanduser()
+    if path.suffix.lower() == ".onnx":
+        if not path.is_file():
+            raise UserError(f"the ONNX file {path} does not exist.")
+        return onnx_card(path)
+    if path.suffix.lower() == ".json" and path.is_file():
+        card = load_card(path)
+        weights = path.with_suffix(".onnx")
+        return card.with_local_weights(weights) if card.weights is None and weights.is_file() else card
+    if looks_like_hub_reference(reference):
+        source = WeightsSource.parse_hub_reference(reference)
+        if not source.filename.lower().endswith(".onnx"):
+            raise UserError(f"{reference}: a Hub reference without a card must point at an "
+                            ".onnx file (other formats need a card that names the architecture).")
+        return onnx_card(store.fetch(source, progress, is_cancelled), source)
+    return find_card(reference, extra_dirs)
+
+
+def resolve(reference: str, store: WeightsStore, extra_dirs: Iterable[Path] = (),
+            progress: Callable[[float], None] | None = None,
+            is_cancelled: Callable[[], bool] | None = None) -> ResolvedModel:
+    card = resolve_card(reference, store, extra_dirs, progress, is_cancelled)
+    return ResolvedModel(card, weights_path(card, store, progress, is_cancelled))
+
+
+def weights_path(card: ModelCard, store: WeightsStore,
+                 progress: Callable[[float], None] | None = None,
+                 is_cancelled: Callable[[], bool] | None = None) -> Path:
+    """A local file always wins; otherwise the verified cached (or downloaded) file."""
+    if card.local_weights is not None:
+        if not card.local_weights.is_file():
+            raise UserError(f"weights file {card.local_weights} does not exist.")
+        return card.local_weights
+    if card.weights is None:
+        raise UserError(f"model card {card.id} names no weights source; give a local file.")
+    return store.fetch(card.weights, progress, is_cancelled)
+
+
+def onnx_card(path: Path, source: WeightsSource | None = None) -> ModelCard:
+    """Describe an ONNX file from a card JSON beside it, else from its own metadata."""
+    beside = path.with_suffix(".json")
+    if beside.is_file():
+        return load_card(beside).with_local_weights(path)
+    ort = require("onnxruntime", "read ONNX models")
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own exception types
+        raise UserError(f"{path} is not a readable ONNX model: {exc}")
+    metadata = dict(session.get_modelmeta().custom_metadata_map)
+    channels = session.get_inputs()[0].shape[1]
+    outputs = session.get_outputs()[0].shape[1]
+    if not isinstance(channels, int):
+        raise UserError(f"{path}: the input's channel count is not fixed; add a card "
+                        f"({beside.name}) that lists the bands.")
+    card = card_from_onnx_metadata(path, metadata, channels,
+                                   outputs if isinstance(outputs, int) else None)
+    if source is not None:
+        card = _with_source(card, source)
+    return card
+
+
+def _with_source(card: ModelCard, source: WeightsSource) -> ModelCard:
+    from dataclasses import replace
+    return replace(card, id=source.describe(), weights=source)
+
+
+def card_summary(card: ModelCard) -> str:
+    """One JSON line for logs and the model manager."""
+    return json.dumps({"id": card.id, "task": card.task, "bands": list(card.inputs.bands),
+                       "licence": card.licence})

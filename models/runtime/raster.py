@@ -1,0 +1,173 @@
+"""GDAL raster I/O shared by every tool: open checked inputs, create styled outputs safely.
+
+Outputs are tiled, compressed GeoTIFFs written under a temporary name and renamed only when
+complete, so a cancelled or failed run never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+from osgeo import gdal
+
+from ..errors import UserError
+
+gdal.UseExceptions()
+
+CLASS_NODATA = 255
+FLOAT_NODATA = -9999.0
+GTIFF_OPTIONS = ("TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
+                 "PREDICTOR=2", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS")
+
+
+@dataclass(frozen=True)
+class RasterInfo:
+    """What the engine needs to know about an input raster, read once."""
+
+    path: str
+    width: int
+    height: int
+    band_count: int
+    geotransform: tuple[float, ...]
+    projection: str  # WKT; "" when the raster has no CRS
+    nodata: tuple[float | None, ...]
+    descriptions: tuple[str, ...]
+
+    @property
+    def has_crs(self) -> bool:
+        return bool(self.projection)
+
+
+def open_raster(path: str | os.PathLike) -> gdal.Dataset:
+    try:
+        return gdal.Open(str(path), gdal.GA_ReadOnly)
+    except RuntimeError as exc:
+        raise UserError(f"cannot open raster {path}: {exc}. Check the path and that it is a "
+                        "raster format GDAL reads.")
+
+
+def raster_info(dataset: gdal.Dataset) -> RasterInfo:
+    bands = [dataset.GetRasterBand(i + 1) for i in range(dataset.RasterCount)]
+    return RasterInfo(
+        path=dataset.GetDescription(),
+        width=dataset.RasterXSize,
+        height=dataset.RasterYSize,
+        band_count=dataset.RasterCount,
+        geotransform=tuple(dataset.GetGeoTransform()),
+        projection=dataset.GetProjection() or "",
+        nodata=tuple(b.GetNoDataValue() for b in bands),
+        descriptions=tuple(b.GetDescription() for b in bands),
+    )
+
+
+def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
+    """Refuse to overwrite an input: nothing the user gave us may be lost."""
+    out = Path(output).resolve()
+    for source in inputs:
+        if source and Path(source).exists() and Path(source).resolve() == out:
+            raise UserError(f"the output {output} is the same file as an input; choose another "
+                            "output path so the input is not overwritten.")
+
+
+def valid_mask(block: np.ndarray, nodata: Sequence[float | None]) -> np.ndarray:
+    """True where every band holds a real value (not nodata, not NaN): (bands, rows, cols) in."""
+    mask = np.ones(block.shape[1:], dtype=bool)
+    for band, value in zip(block, nodata):
+        if np.issubdtype(band.dtype, np.floating):
+            mask &= ~np.isnan(band)
+        if value is not None and not np.isnan(value):
+            mask &= band != value
+    return mask
+
+
+@dataclass
+class OutputRaster:
+    """A GeoTIFF being written block by block onto the grid of an input raster."""
+
+    dataset: gdal.Dataset
+    final_path: Path
+    temp_path: Path
+
+    def write(self, array: np.ndarray, col: int, row: int) -> None:
+        """Write (bands, rows, cols) or (rows, cols) at pixel offset (col, row)."""
+        if array.ndim == 2:
+            array = array[None]
+        for index, band_array in enumerate(array):
+            self.dataset.GetRasterBand(index + 1).WriteArray(band_array, col, row)
+
+    def flush(self) -> None:
+        self.dataset.FlushCache()
+
+
+def create_like(info: RasterInfo, path: str | os.PathLike, band_count: int, data_type: int,
+                nodata: float, band_names: Sequence[str] = (),
+                classes: Sequence[tuple[int, str, str]] = ()) -> OutputRaster:
+    """A tiled, compressed GeoTIFF on ``info``'s grid, under a temporary name.
+
+    ``classes`` (value, name, '#rrggbb') gives a colour table and category names, so QGIS shows
+    the class raster paletted with the right legend.
+    """
+    final_path = Path(path)
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    temp_path = final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.partial.tif")
+    driver = gdal.GetDriverByName("GTiff")
+    dataset = driver.Create(str(temp_path), info.width, info.height, band_count, data_type,
+                            options=list(GTIFF_OPTIONS))
+    dataset.SetGeoTransform(info.geotransform)
+    if info.projection:
+        dataset.SetProjection(info.projection)
+    for index in range(band_count):
+        band = dataset.GetRasterBand(index + 1)
+        band.SetNoDataValue(nodata)
+        if index < len(band_names):
+            band.SetDescription(band_names[index])
+    if classes:
+        _set_classes(dataset.GetRasterBand(1), classes)
+    return OutputRaster(dataset, final_path, temp_path)
+
+
+def _set_classes(band: gdal.Band, classes: Sequence[tuple[int, str, str]]) -> None:
+    table = gdal.ColorTable()
+    names = [""] * (max(value for value, _, _ in classes) + 1)
+    for value, name, colour in classes:
+        table.SetColorEntry(value, hex_to_rgba(colour))
+        names[value] = name
+    band.SetColorTable(table)
+    band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
+    band.SetCategoryNames(names)
+
+
+def hex_to_rgba(colour: str) -> tuple[int, int, int, int]:
+    colour = colour.lstrip("#")
+    return (int(colour[0:2], 16), int(colour[2:4], 16), int(colour[4:6], 16), 255)
+
+
+@contextlib.contextmanager
+def committed_outputs(outputs: Sequence[OutputRaster]) -> Iterator[None]:
+    """Rename the outputs into place only if the block finishes; otherwise delete them."""
+    try:
+        yield
+    except BaseException:
+        for output in outputs:
+            output.dataset = None
+            for leftover in (output.temp_path,
+                             output.temp_path.with_name(output.temp_path.name + ".aux.xml")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        raise
+    for output in outputs:
+        output.dataset.FlushCache()
+        output.dataset = None  # closes the file
+        final_aux = output.final_path.with_name(output.final_path.name + ".aux.xml")
+        temp_aux = output.temp_path.with_name(output.temp_path.name + ".aux.xml")
+        if final_aux.exists():
+            final_aux.unlink()
+        os.replace(output.temp_path, output.final_path)
+        if temp_aux.exists():  # GDAL keeps category names there
+            os.replace(temp_aux, final_aux)

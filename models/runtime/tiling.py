@@ -1,0 +1,125 @@
+"""Tile grid with overlap and seam-free blending in memory bounded by the tile size.
+
+Tiles of size T start every S = T - O pixels (O = overlap). Each tile's prediction is weighted by
+a separable linear ramp across every overlap band it shares with a neighbour; the ramps of two
+neighbours sum to one, so the blended value needs no normalisation and a pixel is final as soon
+as the tiles above and to its left are done. Walking tiles row by row, the ``Blender`` therefore
+keeps only two carries — the bottom O rows of the previous tile row (O x width) and the right O
+columns of the previous tile (T x O) — and hands out each tile's S x S core block for writing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class Tile:
+    row: int  # tile-grid indices
+    col: int
+    y: int  # pixel offset of the tile's read window
+    x: int
+    height: int  # window size, clipped to the raster
+    width: int
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    width: int
+    height: int
+    tile_size: int
+    overlap: int
+
+    def __post_init__(self) -> None:
+        if self.tile_size <= 2 * self.overlap:
+            raise UserError(f"TILE_SIZE ({self.tile_size}) must be larger than twice OVERLAP "
+                            f"({self.overlap}); raise TILE_SIZE or lower OVERLAP.")
+        if self.overlap < 0:
+            raise UserError("OVERLAP must be zero or positive.")
+
+    @property
+    def stride(self) -> int:
+        return self.tile_size - self.overlap
+
+    @property
+    def rows(self) -> int:
+        return _count(self.height, self.tile_size, self.stride)
+
+    @property
+    def cols(self) -> int:
+        return _count(self.width, self.tile_size, self.stride)
+
+    def __len__(self) -> int:
+        return self.rows * self.cols
+
+    def __iter__(self) -> Iterator[Tile]:
+        for r in range(self.rows):
+            for c in range(self.cols):
+                y, x = r * self.stride, c * self.stride
+                yield Tile(r, c, y, x, min(self.tile_size, self.height - y),
+                           min(self.tile_size, self.width - x))
+
+    def weights(self, tile: Tile) -> np.ndarray:
+        """The tile's blending weights (height, width): ramps only where a neighbour overlaps."""
+        wy = _ramp(tile.height, self.overlap, tile.row > 0, tile.row < self.rows - 1)
+        wx = _ramp(tile.width, self.overlap, tile.col > 0, tile.col < self.cols - 1)
+        return np.outer(wy, wx).astype(np.float32)
+
+    def core(self, tile: Tile) -> tuple[int, int]:
+        """Rows and columns of the tile that are final once the tile is blended in."""
+        last_row, last_col = tile.row == self.rows - 1, tile.col == self.cols - 1
+        return (tile.height if last_row else self.stride, tile.width if last_col else self.stride)
+
+
+def _count(length: int, tile: int, stride: int) -> int:
+    return 1 if length <= tile else 1 + -(-(length - tile) // stride)
+
+
+def _ramp(length: int, overlap: int, rise: bool, fall: bool) -> np.ndarray:
+    """1 in the middle, linear from 0 to 1 across a shared band: neighbours sum to exactly 1."""
+    w = np.ones(length, dtype=np.float64)
+    if overlap == 0:
+        return w
+    steps = (np.arange(overlap) + 0.5) / overlap
+    if rise:
+        w[:overlap] = steps
+    if fall:
+        w[length - overlap:] = np.minimum(w[length - overlap:], steps[::-1])
+    return w
+
+
+class Blender:
+    """Accumulates weighted tile predictions in row-major order and releases final blocks."""
+
+    def __init__(self, grid: TileGrid, channels: int):
+        self.grid = grid
+        self._below = np.zeros((channels, grid.overlap, grid.width), np.float32)
+        self._next_below = np.zeros_like(self._below)
+        self._right = np.zeros((channels, grid.tile_size, grid.overlap), np.float32)
+
+    def add(self, tile: Tile, prediction: np.ndarray) -> np.ndarray:
+        """Blend one tile (channels, height, width); return its final core block."""
+        g, o = self.grid, self.grid.overlap
+        if tile.col == 0:
+            self._right[:] = 0
+            if tile.row > 0:
+                self._below, self._next_below = self._next_below, self._below
+                self._next_below[:] = 0
+        core_h, core_w = g.core(tile)
+        blended = prediction * g.weights(tile)
+        # What the previous tile row left in our top band: only over our own core columns,
+        # the rest reaches the next tile through the right carry.
+        if tile.row > 0:
+            blended[:, :o, :core_w] += self._below[:, :, tile.x:tile.x + core_w]
+        if tile.col > 0:
+            blended[:, :, :o] += self._right[:, :tile.height]
+        if tile.col < g.cols - 1:
+            self._right[:, :tile.height] = blended[:, :, core_w:]
+        if tile.row < g.rows - 1:
+            self._next_below[:, :, tile.x:tile.x + core_w] = blended[:, core_h:, :core_w]
+        return blended[:, :core_h, :core_w]

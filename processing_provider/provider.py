@@ -1,0 +1,38 @@
+"""The Processing provider ``rsai``: registers every tool and the provider's settings."""
+
+from pathlib import Path
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from . import settings
+from .algorithms.download_model import DownloadModel
+from .algorithms.run_model import RunModel
+
+ALGORITHMS = (RunModel, DownloadModel)
+
+
+class RsaiProvider(QgsProcessingProvider):
+    def id(self):
+        return "rsai"
+
+    def name(self):
+        return "Remote Sensing AI Toolbox"
+
+    def longName(self):
+        return self.name()
+
+    def icon(self):
+        return QIcon(str(Path(__file__).resolve().parents[1] / "resources" / "icons" / "rsai.svg"))
+
+    def load(self):
+        settings.register()
+        self.refreshAlgorithms()
+        return True
+
+    def unload(self):
+        settings.unregister()
+
+    def loadAlgorithms(self):
+        for algorithm in ALGORITHMS:
+            self.addAlgorithm(algorithm())

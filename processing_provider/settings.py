@@ -1,0 +1,63 @@
+"""The provider's settings (Options > Processing > Providers > Remote Sensing AI Toolbox).
+
+Each setting falls back to an environment variable, so headless runs and tests can point the
+cache elsewhere without touching the user's profile.
+"""
+
+import os
+from pathlib import Path
+
+from qgis.core import QgsApplication
+from processing.core.ProcessingConfig import ProcessingConfig, Setting
+
+from ..models.hub import WeightsStore
+
+GROUP = "Remote Sensing AI Toolbox"
+DEVICE = "RSAI_DEVICE"
+CACHE_DIR = "RSAI_CACHE_DIR"
+OFFLINE = "RSAI_OFFLINE"
+DEVICE_OPTIONS = ["auto", "cpu", "cuda"]
+
+
+def register() -> None:
+    ProcessingConfig.addSetting(Setting(
+        GROUP, DEVICE, "Default device for models (auto picks a GPU when there is one)",
+        DEVICE_OPTIONS[0], valuetype=Setting.SELECTION, options=DEVICE_OPTIONS))
+    ProcessingConfig.addSetting(Setting(
+        GROUP, CACHE_DIR, "Weights cache folder (empty: inside the QGIS profile)", "",
+        valuetype=Setting.FOLDER))
+    ProcessingConfig.addSetting(Setting(
+        GROUP, OFFLINE, "Offline mode: use cached weights only, never download", False))
+    ProcessingConfig.readSettings()
+
+
+def unregister() -> None:
+    for name in (DEVICE, CACHE_DIR, OFFLINE):
+        if name in ProcessingConfig.settings:
+            ProcessingConfig.removeSetting(name)
+
+
+def default_device() -> str:
+    value = ProcessingConfig.getSetting(DEVICE, readable=True)
+    return value if value in DEVICE_OPTIONS else os.environ.get(DEVICE, "auto")
+
+
+def cache_dir() -> Path:
+    configured = ProcessingConfig.getSetting(CACHE_DIR) or os.environ.get(CACHE_DIR)
+    if configured:
+        return Path(configured)
+    return Path(QgsApplication.qgisSettingsDirPath()) / "rsai" / "weights"
+
+
+def offline() -> bool:
+    return bool(ProcessingConfig.getSetting(OFFLINE)) or os.environ.get(
+        "HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+def user_cards_dir() -> Path:
+    """Cards the user added from the model manager, kept in the QGIS profile."""
+    return Path(QgsApplication.qgisSettingsDirPath()) / "rsai" / "cards"
+
+
+def weights_store(log=lambda message: None) -> WeightsStore:
+    return WeightsStore(cache_dir(), offline=offline(), log=log)

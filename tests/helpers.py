@@ -1,0 +1,97 @@
+"""Test helpers: small real ONNX models, GeoTIFFs from the shared samples, qgis_process runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+from osgeo import gdal, osr
+
+REPO = Path(__file__).resolve().parents[1]
+QGIS_PROCESS = REPO / "scripts" / "qgis_process"
+
+# landcover_s2 grid, from its PROVENANCE.md
+LANDCOVER_GEOTRANSFORM = (465181.05, 9.9948, 0.0, 5080254.63, 0.0, -9.9973)
+S2_L1C_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10",
+                "B11", "B12")
+
+
+def conv_onnx(path: Path, in_channels: int, out_channels: int, kernel: int = 1, seed: int = 0,
+              metadata: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A one-layer convolution network as ONNX (dynamic batch and size); returns (W, b)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(0, 1, (out_channels, in_channels, kernel, kernel)).astype(np.float32)
+    bias = rng.normal(0, 0.1, out_channels).astype(np.float32)
+    pad = kernel // 2
+    node = helper.make_node("Conv", ["input", "W", "B"], ["output"], pads=[pad] * 4)
+    graph = helper.make_graph(
+        [node], "conv",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", in_channels, "H", "W"])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", out_channels, "H", "W"])],
+        [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "B")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    for key, value in (metadata or {}).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return weight, bias
+
+
+def apply_pointwise(weight: np.ndarray, bias: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """What a 1x1 conv computes on (C, H, W): the expected model output, without the model."""
+    return np.einsum("kc,chw->khw", weight[:, :, 0, 0], image) + bias[:, None, None]
+
+
+def write_geotiff(path: Path, array: np.ndarray, geotransform, epsg: int | None = 32633,
+                  nodata: float | None = None, descriptions=()) -> Path:
+    """(bands, rows, cols) array to a GeoTIFF."""
+    dtype = gdal.GDT_Float32 if array.dtype.kind == "f" else gdal.GDT_UInt16
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), array.shape[2], array.shape[1],
+                                              array.shape[0], dtype)
+    ds.SetGeoTransform(geotransform)
+    if epsg:
+        srs = osr.SpatialReference()
+        srs.ImportFromEPSG(epsg)
+        ds.SetProjection(srs.ExportToWkt())
+    for i, band in enumerate(array):
+        b = ds.GetRasterBand(i + 1)
+        b.WriteArray(band)
+        if nodata is not None:
+            b.SetNoDataValue(nodata)
+        if i < len(descriptions):
+            b.SetDescription(descriptions[i])
+    ds = None
+    return path
+
+
+def landcover_geotiff(shared_data: Path, path: Path, scene: int = 2) -> Path:
+    """The real landcover_s2 scene as a 13-band GeoTIFF (TOA reflectance 0..1)."""
+    scenes = np.load(shared_data / "landcover_s2" / "REFERENCE_SCENES.npy", mmap_mode="r")
+    array = np.ascontiguousarray(np.moveaxis(np.asarray(scenes[scene]), -1, 0), np.float32)
+    return write_geotiff(path, array, LANDCOVER_GEOTRANSFORM, descriptions=S2_L1C_BANDS)
+
+
+def read(path: Path) -> tuple[np.ndarray, gdal.Dataset]:
+    ds = gdal.Open(str(path))
+    return ds.ReadAsArray(), ds
+
+
+def qgis_process(*args: str, env: dict | None = None, check: bool = True,
+                 timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run scripts/qgis_process; ``env`` adds variables (use an isolated QGIS profile)."""
+    full_env = {**os.environ, **(env or {})}
+    result = subprocess.run([str(QGIS_PROCESS), *args], capture_output=True, text=True,
+                            env=full_env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"qgis_process {' '.join(args)} failed ({result.returncode}):\n"
+                             f"{result.stdout}\n{result.stderr}")
+    return result
