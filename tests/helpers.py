@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import numpy as np
 from osgeo import gdal, osr
+
+from rsai_toolbox.models.runtime.conv_onnx import write_conv_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 QGIS_PROCESS = REPO / "scripts" / "qgis_process"
@@ -21,28 +22,11 @@ S2_L1C_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "
 
 def conv_onnx(path: Path, in_channels: int, out_channels: int, kernel: int = 1, seed: int = 0,
               metadata: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A one-layer convolution network as ONNX (dynamic batch and size); returns (W, b)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
+    """A random one-layer convolution network as ONNX; returns its (weight, bias)."""
     rng = np.random.default_rng(seed)
     weight = rng.normal(0, 1, (out_channels, in_channels, kernel, kernel)).astype(np.float32)
     bias = rng.normal(0, 0.1, out_channels).astype(np.float32)
-    pad = kernel // 2
-    node = helper.make_node("Conv", ["input", "W", "B"], ["output"], pads=[pad] * 4)
-    graph = helper.make_graph(
-        [node], "conv",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", in_channels, "H", "W"])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", out_channels, "H", "W"])],
-        [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(bias, "B")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    for key, value in (metadata or {}).items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    write_conv_onnx(path, weight, bias, metadata)
     return weight, bias
 
 

@@ -1,0 +1,499 @@
+"""Fetching model weights: download once, verify by sha256 on every use, then work offline.
+
+Weights come either from a Hugging Face repo pinned to a commit (downloaded with
+``huggingface_hub``) or from the authors' own https hosting (downloaded with ``requests``).
+Everything lives under one cache folder owned by a ``WeightsStore`` instance; nothing here reads
+or writes global state after construction, so a store can be rebuilt on any worker.
+
+Weights without a published checksum are trusted on first use: the sha256 of the first download
+is recorded in ``<cache>/tofu.json`` and every later use is checked against it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import urllib.parse
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Callable
+
+from .errors import Cancelled, UserError
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+# Hub repo ids: "owner/name", letters, digits, "-", "_", "." (no "--" or ".." runs).
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+_HUB_REF_EXAMPLE = "torchgeo/ftw@0123456789abcdef0123456789abcdef01234567:models/ftw.onnx"
+_HUB_REF_FORM = f"owner/repo@<40-hex commit>:path/in/repo, e.g. {_HUB_REF_EXAMPLE}"
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_CHUNK = 1 << 20
+_TOFU_FILE = "tofu.json"
+
+
+def _is_offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _human_size(n: float) -> str:
+    if n < 1024:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB", "GB"):
+        n /= 1024
+        if n < 1024 or unit == "GB":
+            break
+    return f"{n:.1f} {unit}"
+
+
+def _redact_url(url: str) -> str:
+    """URL without user info, query or fragment: those may carry signed tokens."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _check_url(url: str, what: str = "weights url") -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname in _LOCAL_HOSTS:
+        return  # local test servers only
+    raise UserError(
+        f"{what} {_redact_url(url)!r} is not allowed: weights are downloaded over https only "
+        "(plain http is accepted for 127.0.0.1/localhost test servers)."
+    )
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _check_repo_path(filename: str, context: str) -> None:
+    parts = filename.split("/")
+    if (
+        not filename
+        or filename.startswith("/")
+        or "\\" in filename
+        or any(p in ("", ".", "..") for p in parts)
+        or any(c.isspace() for c in filename)
+    ):
+        raise UserError(f"{context}: {filename!r} is not a valid path inside a repository "
+                        "(use a relative path like 'dir/model.onnx').")
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a model's weights come from."""
+
+    repo_id: str | None = None  # Hugging Face repo, e.g. "torchgeo/ftw"
+    revision: str | None = None  # pinned commit (40 hex) -- required with repo_id
+    filename: str | None = None  # path inside the repo
+    url: str | None = None  # authors' own hosting (https), alternative to repo_id
+    sha256: str | None = None  # None => trust on first use (recorded at first download)
+
+    def __post_init__(self) -> None:
+        if self.sha256 is not None:
+            sha = self.sha256.strip().lower().removeprefix("sha256:")
+            if not _HEX64.match(sha):
+                raise UserError(f"weights sha256 {self.sha256!r} is not 64 hexadecimal digits.")
+            object.__setattr__(self, "sha256", sha)
+        if self.repo_id is not None:
+            if self.url is not None:
+                raise UserError("a weights source has either repo_id (Hugging Face) or url, not both.")
+            if not _REPO_ID.match(self.repo_id) or "--" in self.repo_id or ".." in self.repo_id:
+                raise UserError(f"{self.repo_id!r} is not a Hugging Face repo id; expected 'owner/name', "
+                                "e.g. 'torchgeo/ftw'.")
+            if self.revision is None or not _HEX40.match(self.revision):
+                raise UserError(
+                    f"weights from {self.repo_id} need a pinned revision: the full 40-hex commit id "
+                    f"(got {self.revision!r}); branch names like 'main' move and are not accepted. "
+                    "Copy the commit id from the repo's 'Files and versions' history."
+                )
+            object.__setattr__(self, "revision", self.revision.lower())
+            if self.filename is None:
+                raise UserError(f"weights from {self.repo_id} need a filename inside the repo.")
+            _check_repo_path(self.filename, f"weights from {self.repo_id}")
+        elif self.url is not None:
+            _check_url(self.url)
+            if self.revision is not None or self.filename is not None:
+                raise UserError("revision and filename belong to Hugging Face sources (repo_id), not to url sources.")
+        else:
+            raise UserError("a weights source needs either repo_id + revision + filename (Hugging Face) or url.")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "WeightsSource":
+        """From a model card's ``weights`` mapping; unknown keys are rejected (typos in sha256...)."""
+        if not isinstance(d, dict):
+            raise UserError(f"weights source must be a mapping, got {type(d).__name__}.")
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - allowed)
+        if unknown:
+            raise UserError(f"unknown weights source key(s) {', '.join(unknown)}; "
+                            f"allowed: {', '.join(sorted(allowed))}.")
+        values = {}
+        for k, v in d.items():
+            if v is not None and not isinstance(v, str):
+                raise UserError(f"weights source key {k!r} must be a string, got {type(v).__name__}.")
+            values[k] = v
+        return cls(**values)
+
+    @classmethod
+    def parse_hub_reference(cls, ref: str) -> "WeightsSource":
+        """``"owner/repo@<40-hex revision>:path/in/repo.onnx"`` -> a Hub source (no checksum)."""
+        if not isinstance(ref, str):
+            raise UserError(f"a Hub reference must be text of the form {_HUB_REF_FORM}.")
+        text = ref.strip()
+        repo, at, rest = text.partition("@")
+        revision, colon, filename = rest.partition(":")
+        problem = None
+        if not at:
+            problem = "missing '@<commit>'"
+        elif not colon or not filename:
+            problem = "missing ':path/in/repo'"
+        elif not _REPO_ID.match(repo) or "--" in repo or ".." in repo:
+            problem = f"{repo!r} is not an 'owner/repo' id"
+        elif not _HEX40.match(revision):
+            problem = f"revision {revision!r} is not a full 40-hex commit id (branches move; pin a commit)"
+        if problem:
+            raise UserError(f"malformed Hub reference {ref!r}: {problem}. Expected {_HUB_REF_FORM}.")
+        try:
+            return cls(repo_id=repo, revision=revision, filename=filename)
+        except UserError as e:
+            raise UserError(f"malformed Hub reference {ref!r}: {e} Expected {_HUB_REF_FORM}.") from None
+
+    @property
+    def is_hub(self) -> bool:
+        return self.repo_id is not None
+
+    def identity(self) -> str:
+        """Stable key of what is fetched (not of its checksum): used for the trust-on-first-use record."""
+        if self.is_hub:
+            return f"hf:{self.repo_id}@{self.revision}:{self.filename}"
+        return f"url:{self.url}"
+
+    def describe(self) -> str:
+        """Human text for logs, never containing tokens."""
+        if self.is_hub:
+            text = f"{self.repo_id}@{self.revision}:{self.filename} (Hugging Face Hub)"
+        else:
+            text = _redact_url(self.url)
+        return text + (f" sha256 {self.sha256[:12]}…" if self.sha256 else " (no published checksum)")
+
+
+class WeightsStore:
+    """The local weights cache: fetch once, verify by sha256 every time, work offline.
+
+    Layout: ``hf/`` (huggingface_hub cache), ``url/<sha256 or url hash>/<basename>``, ``tofu.json``.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike,
+        offline: bool = False,
+        log: Callable[[str], None] = lambda m: None,
+        endpoint: str | None = None,
+    ):
+        self.cache_dir = Path(cache_dir)
+        self.offline = bool(offline) or _is_offline_env()
+        self.log = log
+        self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+        _check_url(self.endpoint, "Hugging Face endpoint")
+
+    # -- public API ---------------------------------------------------------------------------
+    def fetch(
+        self,
+        source: WeightsSource,
+        progress: Callable[[float], None] | None = None,
+        is_cancelled: Callable[[], bool] | None = None,
+    ) -> Path:
+        """The verified local file for ``source``, downloading it only when it is not cached."""
+        progress = progress or (lambda f: None)
+        is_cancelled = is_cancelled or (lambda: False)
+        if is_cancelled():
+            raise Cancelled()
+        path = self._cached_unverified(source)
+        if path is not None:
+            self._verify(source, path)
+            progress(1.0)
+            return path
+        if self.offline:
+            raise UserError(self._not_cached_message(source))
+        if source.is_hub:
+            path = self._download_hub(source, progress, is_cancelled)
+            actual = None
+        else:
+            path, actual = self._download_url(source, progress, is_cancelled)
+        self._verify(source, path, actual=actual)
+        progress(1.0)
+        return path
+
+    def cached_path(self, source: WeightsSource) -> Path | None:
+        """The verified cached file, or None (a file that fails verification is deleted); never downloads."""
+        path = self._cached_unverified(source)
+        if path is None:
+            return None
+        try:
+            self._verify(source, path)
+        except UserError as e:
+            self.log(str(e))
+            return None
+        return path
+
+    def remove(self, source: WeightsSource) -> None:
+        """Delete the cached file and its trust-on-first-use record."""
+        path = self._cached_unverified(source)
+        if path is not None:
+            self._delete(source, path)
+        tofu = self._read_tofu()
+        if tofu.pop(source.identity(), None) is not None:
+            self._write_tofu(tofu)
+
+    def cache_size_bytes(self) -> int:
+        """Bytes used by the cache (symlinks into the hf blob store are not counted twice)."""
+        total = 0
+        if not self.cache_dir.is_dir():
+            return 0
+        for root, _dirs, files in os.walk(self.cache_dir):
+            for name in files:
+                p = os.path.join(root, name)
+                if not os.path.islink(p):
+                    total += os.path.getsize(p)
+        return total
+
+    # -- cache lookup -------------------------------------------------------------------------
+    @property
+    def _hf_cache(self) -> Path:
+        return self.cache_dir / "hf"
+
+    def _url_path(self, source: WeightsSource) -> Path:
+        key = source.sha256 or hashlib.sha256(source.url.encode("utf-8")).hexdigest()
+        base = urllib.parse.unquote(urllib.parse.urlsplit(source.url).path.rsplit("/", 1)[-1])
+        base = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "weights"
+        return self.cache_dir / "url" / key / base
+
+    def _cached_unverified(self, source: WeightsSource) -> Path | None:
+        if source.is_hub:
+            from huggingface_hub import hf_hub_download
+
+            try:
+                p = hf_hub_download(
+                    source.repo_id, source.filename, revision=source.revision,
+                    cache_dir=str(self._hf_cache), endpoint=self.endpoint, local_files_only=True,
+                )
+            except Exception:  # LocalEntryNotFoundError and friends: simply not cached
+                return None
+            p = Path(p)
+            return p if p.is_file() else None
+        p = self._url_path(source)
+        return p if p.is_file() else None
+
+    def _not_cached_message(self, source: WeightsSource) -> str:
+        return (
+            f"the weights {source.describe()} are not cached and this machine is offline. "
+            "Prefetch them: run the tool rsai:download_model with this model on a connected machine "
+            f"(using the same cache folder {self.cache_dir}), or copy the weights file here and pass "
+            "it as a local weights file."
+        )
+
+    # -- verification -------------------------------------------------------------------------
+    def _verify(self, source: WeightsSource, path: Path, actual: str | None = None) -> None:
+        actual = actual or _sha256_file(path)
+        expected = source.sha256
+        recorded = False
+        if expected is None:
+            tofu = self._read_tofu()
+            expected = tofu.get(source.identity())
+            if expected is None:
+                tofu[source.identity()] = actual
+                self._write_tofu(tofu)
+                self.log(
+                    f"no published checksum: recorded sha256 {actual} on first use for "
+                    f"{source.describe()}; later uses are verified against it ({self.cache_dir / _TOFU_FILE})."
+                )
+                return
+            recorded = True
+        if actual == expected:
+            return
+        self._delete(source, path)
+        origin = f"recorded on first use in {self.cache_dir / _TOFU_FILE}" if recorded else "published"
+        fix = (
+            "Run again to re-download it; if the source changed on purpose, remove this model from the "
+            "cache (its first-use record goes with it) and download again."
+            if recorded
+            else "Run again to re-download it; if the source changed, the model card's sha256 must be updated."
+        )
+        raise UserError(
+            f"checksum mismatch for {path.name} ({source.describe()}): expected {expected} ({origin}), "
+            f"got {actual}; the download is corrupt or the source changed. The bad file was deleted. {fix}"
+        )
+
+    def _delete(self, source: WeightsSource, path: Path) -> None:
+        targets = [path]
+        if source.is_hub and path.is_symlink():
+            targets.append(Path(os.path.realpath(path)))  # the blob the snapshot points to
+        for p in targets:
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+        if not source.is_hub:
+            try:
+                path.parent.rmdir()
+            except OSError:
+                pass
+
+    def _read_tofu(self) -> dict[str, str]:
+        try:
+            data = json.loads((self.cache_dir / _TOFU_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as e:
+            raise UserError(f"the checksum record {self.cache_dir / _TOFU_FILE} is unreadable ({e}); "
+                            "delete it and the cached weights will be re-verified from scratch.") from None
+        return data if isinstance(data, dict) else {}
+
+    def _write_tofu(self, data: dict[str, str]) -> None:
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tofu.", suffix=".tmp", dir=self.cache_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.cache_dir / _TOFU_FILE)
+
+    # -- downloads ----------------------------------------------------------------------------
+    def _download_hub(self, source: WeightsSource, progress, is_cancelled) -> Path:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.errors import (
+            GatedRepoError,
+            HfHubHTTPError,
+            LocalEntryNotFoundError,
+            RemoteEntryNotFoundError,
+            RepositoryNotFoundError,
+            RevisionNotFoundError,
+        )
+
+        self.log(f"downloading {source.describe()} from {self.endpoint} into {self._hf_cache}")
+        bar = _progress_bar_class(progress, is_cancelled)
+        try:
+            p = hf_hub_download(
+                source.repo_id, source.filename, revision=source.revision,
+                cache_dir=str(self._hf_cache), endpoint=self.endpoint, tqdm_class=bar,
+            )
+        except Cancelled:
+            self._remove_incomplete(source)
+            raise
+        except GatedRepoError:
+            reason = ("the repo is gated: accept its terms on the model page with your account, then set "
+                      "HF_TOKEN to an access token of that account")
+        except RepositoryNotFoundError:
+            reason = "the repo does not exist or is private (a private repo needs HF_TOKEN)"
+        except RevisionNotFoundError:
+            reason = f"the repo has no commit {source.revision}"
+        except RemoteEntryNotFoundError:
+            reason = f"the repo has no file {source.filename} at that commit"
+        except LocalEntryNotFoundError:
+            reason = ("the Hub could not be reached or did not answer like a Hub "
+                      "(check the network connection, proxy or HF_ENDPOINT)")
+        except HfHubHTTPError as e:
+            status = getattr(getattr(e, "response", None), "status_code", "?")
+            reason = f"the Hub answered HTTP {status}"
+        except OSError as e:
+            reason = f"{type(e).__name__}: {e.strerror or e}"
+        except Exception as e:  # network errors from the http client (connect, timeout, proxy)
+            reason = f"{type(e).__name__}"
+        else:
+            path = Path(p)
+            self.log(f"downloaded {source.describe()} ({_human_size(path.stat().st_size)})")
+            return path
+        raise UserError(
+            f"could not download {source.describe()} from {self.endpoint}: {reason}. "
+            "If this machine has no internet access, prefetch the weights with rsai:download_model on a "
+            "connected machine, or pass the weights file as a local file."
+        )
+
+    def _remove_incomplete(self, source: WeightsSource) -> None:
+        blobs = self._hf_cache / f"models--{source.repo_id.replace('/', '--')}" / "blobs"
+        for p in blobs.glob("*.incomplete"):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+    def _download_url(self, source: WeightsSource, progress, is_cancelled) -> tuple[Path, str]:
+        import requests
+
+        target = self._url_path(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        self.log(f"downloading {source.describe()} into {target.parent}")
+        fd, part_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
+        part = Path(part_name)
+        h = hashlib.sha256()
+        done = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                try:
+                    with requests.get(source.url, stream=True, timeout=(15, 120)) as r:
+                        _check_url(r.url, "weights download was redirected to")
+                        if r.status_code != 200:
+                            raise UserError(f"could not download {source.describe()}: the server answered "
+                                            f"HTTP {r.status_code}. Check the url in the model card.")
+                        total = int(r.headers.get("Content-Length") or 0)
+                        if total:
+                            self.log(f"size {_human_size(total)}")
+                        for chunk in r.iter_content(chunk_size=_CHUNK):
+                            if is_cancelled():
+                                raise Cancelled()
+                            out.write(chunk)
+                            h.update(chunk)
+                            done += len(chunk)
+                            if total:
+                                progress(min(done / total, 1.0))
+                except requests.RequestException as e:
+                    raise UserError(
+                        f"could not download {source.describe()}: {type(e).__name__}. Check the network "
+                        "connection, or prefetch with rsai:download_model on a connected machine."
+                    ) from None
+            if total and done != total:
+                raise UserError(f"download of {source.describe()} is incomplete ({done} of {total} bytes); "
+                                "run again.")
+            os.replace(part, target)
+        except BaseException:
+            part.unlink(missing_ok=True)
+            try:
+                target.parent.rmdir()  # only if nothing else is there
+            except OSError:
+                pass
+            raise
+        self.log(f"downloaded {source.describe()} ({_human_size(done)})")
+        return target, h.hexdigest()
+
+
+def _progress_bar_class(progress: Callable[[float], None], is_cancelled: Callable[[], bool]):
+    """A tqdm stand-in for ``hf_hub_download(tqdm_class=...)``: forwards progress, honours cancel."""
+    from tqdm import tqdm
+
+    class _Bar(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs.pop("name", None)
+            kwargs["disable"] = True  # no console bar; keep counting below
+            super().__init__(*args, **kwargs)
+            self._done = kwargs.get("initial", 0) or 0
+            self._total = kwargs.get("total") or 0
+
+        def update(self, n=1):
+            if is_cancelled():
+                raise Cancelled()
+            self._done += n or 0
+            if self._total:
+                progress(min(self._done / self._total, 1.0))
+            return super().update(n)
+
+    return _Bar
