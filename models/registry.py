@@ -8,7 +8,7 @@ local card .json file, or a Hub reference ``owner/repo@revision:path/model.onnx`
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -55,6 +55,12 @@ def resolve_card(reference: str, store: WeightsStore, extra_dirs: Iterable[Path]
     """The card for MODEL; Hub ONNX references are downloaded to read their metadata."""
     reference = reference.strip()
     path = Path(reference).expanduser()
+    if looks_like_hub_reference(reference):
+        source = WeightsSource.parse_hub_reference(reference)
+        if not source.filename.lower().endswith(".onnx"):
+            raise UserError(f"{reference}: a Hub reference without a card must point at an "
+                            ".onnx file (other formats need a card that names the architecture).")
+        return onnx_card(store.fetch(source, progress, is_cancelled), source)
     if path.suffix.lower() == ".onnx":
         if not path.is_file():
             raise UserError(f"the ONNX file {path} does not exist.")
@@ -63,12 +69,6 @@ def resolve_card(reference: str, store: WeightsStore, extra_dirs: Iterable[Path]
         card = load_card(path)
         weights = path.with_suffix(".onnx")
         return card.with_local_weights(weights) if card.weights is None and weights.is_file() else card
-    if looks_like_hub_reference(reference):
-        source = WeightsSource.parse_hub_reference(reference)
-        if not source.filename.lower().endswith(".onnx"):
-            raise UserError(f"{reference}: a Hub reference without a card must point at an "
-                            ".onnx file (other formats need a card that names the architecture).")
-        return onnx_card(store.fetch(source, progress, is_cancelled), source)
     return find_card(reference, extra_dirs)
 
 
@@ -116,7 +116,6 @@ def onnx_card(path: Path, source: WeightsSource | None = None) -> ModelCard:
 
 
 def _with_source(card: ModelCard, source: WeightsSource) -> ModelCard:
-    from dataclasses import replace
     return replace(card, id=source.describe(), weights=source)
 
 

@@ -1,0 +1,24 @@
+# Remote Sensing AI Toolbox: `make demo` and `make test` do all set-up themselves.
+SHELL := /bin/bash
+PY := .venv/bin/python
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: setup demo test test-unit bench clean
+
+setup:  ## QGIS from the distribution when missing, then .venv with the dependencies
+	bash scripts/setup_env.sh
+
+demo: setup  ## run the tools headless on generated sample inputs
+	bash scripts/demo.sh
+
+test: setup  ## every test: core units, algorithms inside QGIS, qgis_process end to end
+	$(PY) -m pytest -q tests
+
+test-unit: setup
+	$(PY) -m pytest -q tests/unit
+
+bench: setup  ## speed and memory, printed as ratios (see bench/README.md)
+	$(PY) bench/bench_engine.py
+
+clean:
+	rm -rf build .pytest_cache
