@@ -1,0 +1,146 @@
+"""Pansharpening throughput (prints only, never asserts).
+
+- GSA and MTF-GLP-HPM: fit on the whole synthetic image, then apply; Mpix/s of PAN pixels.
+- Weighted Brovey on a synthetic PAN of --size pixels (default 4096; 16384 works) against GDAL's
+  VRT pansharpening (what gdal_pansharpen.py builds) on the same GeoTIFFs, same thread count:
+  both read the files, fuse, and write a GeoTIFF.
+- ADWM-FusionNet on CPU: torch vs the ONNX export through onnxruntime.
+
+Usage: .venv/bin/python bench/bench_pansharpening.py [--size 4096] [--threads 2] [--adwm-size 256]
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "build" / "plugins"))
+if not (REPO / "build" / "plugins" / "rsai_toolbox").exists():
+    (REPO / "build" / "plugins").mkdir(parents=True, exist_ok=True)
+    (REPO / "build" / "plugins" / "rsai_toolbox").symlink_to(REPO, target_is_directory=True)
+
+from rsai_toolbox.models.pansharpening import classical as C  # noqa: E402
+from rsai_toolbox.models.pansharpening import filters as F  # noqa: E402
+
+
+def synthetic_pair(size: int, bands: int = 8, ratio: int = 4, seed: int = 0):
+    """Smooth random MS (uint16-like DN) and a PAN that is a noisy band mix of its upsampling."""
+    rng = np.random.default_rng(seed)
+    lr = size // ratio
+    coarse = rng.uniform(200, 1200, size=(bands, lr // 8 + 2, lr // 8 + 2))
+    ms = np.stack([np.kron(c, np.ones((8, 8)))[:lr, :lr] for c in coarse])
+    ms += rng.normal(0, 30, ms.shape)
+    pan = np.kron(ms.mean(axis=0), np.ones((ratio, ratio))) + rng.normal(0, 40, (size, size))
+    return np.clip(ms, 1, 2047).astype(np.uint16), np.clip(pan, 1, 2047).astype(np.uint16)
+
+
+def timed(fn, repeat: int = 1):
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def bench_classical(size: int) -> None:
+    ms, pan = synthetic_pair(size)
+    mpix = pan.size / 1e6
+    for method in ("gsa", "mtf_glp_hpm"):
+        t_fit, params = timed(lambda: C.fit(method, ms, pan, 4, "WV3"))
+        t_apply, _ = timed(lambda: C.pansharpen_tile(params, ms, pan, 4))
+        print(f"{method:12s} {size}x{size}: fit {t_fit:.2f} s, upsample+apply {t_apply:.2f} s "
+              f"-> {mpix / t_apply:.2f} Mpix/s (fit+apply {mpix / (t_fit + t_apply):.2f} Mpix/s)")
+
+
+def _write_tif(path, arr, gt):
+    from osgeo import gdal
+    arr = arr if arr.ndim == 3 else arr[None]
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), arr.shape[2], arr.shape[1], arr.shape[0],
+                                              gdal.GDT_UInt16, ["TILED=YES"])
+    ds.SetGeoTransform(gt)
+    for b in range(arr.shape[0]):
+        ds.GetRasterBand(b + 1).WriteArray(arr[b])
+    ds = None
+
+
+def bench_brovey(size: int, threads: int) -> None:
+    from osgeo import gdal
+    gdal.UseExceptions()
+    ms, pan = synthetic_pair(size, bands=4)
+    weights = [0.25, 0.25, 0.25, 0.25]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        _write_tif(tmp / "pan.tif", pan, (0, 1, 0, 0, 0, -1))
+        _write_tif(tmp / "ms.tif", ms, (0, 4, 0, 0, 0, -4))
+        bands = "".join(
+            f'<SpectralBand dstBand="{i + 1}"><SourceFilename relativeToVRT="0">{tmp / "ms.tif"}'
+            f"</SourceFilename><SourceBand>{i + 1}</SourceBand></SpectralBand>" for i in range(4))
+        vrt = (f'<VRTDataset subClass="VRTPansharpenedDataset"><PansharpeningOptions>'
+               f"<Algorithm>WeightedBrovey</Algorithm><AlgorithmOptions><Weights>"
+               f"{','.join(map(str, weights))}</Weights></AlgorithmOptions>"
+               f"<Resampling>Cubic</Resampling><NumThreads>{threads}</NumThreads>"
+               f'<PanchroBand><SourceFilename relativeToVRT="0">{tmp / "pan.tif"}</SourceFilename>'
+               f"<SourceBand>1</SourceBand></PanchroBand>{bands}</PansharpeningOptions></VRTDataset>")
+        (tmp / "ps.vrt").write_text(vrt)
+        gdal.SetConfigOption("GDAL_NUM_THREADS", str(threads))
+        t_gdal, _ = timed(lambda: gdal.Translate(str(tmp / "gdal.tif"), str(tmp / "ps.vrt"),
+                                                 creationOptions=["TILED=YES"]).FlushCache())
+
+        def ours():
+            ms_in = gdal.Open(str(tmp / "ms.tif")).ReadAsArray().astype(np.float64)
+            pan_in = gdal.Open(str(tmp / "pan.tif")).ReadAsArray().astype(np.float64)
+            params = C.fit("brovey", ms_in, pan_in, 4, "generic", weights)
+            out = C.pansharpen_tiled("brovey", ms_in, pan_in, 4, tile=1024, params=params)
+            _write_tif(tmp / "ours.tif", np.clip(np.rint(out), 0, 65535).astype(np.uint16), (0, 1, 0, 0, 0, -1))
+
+        t_ours, _ = timed(ours)
+    mpix = pan.size / 1e6
+    print(f"weighted Brovey {size}x{size}, 4 bands, {threads} threads: ours {t_ours:.2f} s "
+          f"({mpix / t_ours:.1f} Mpix/s, interp23tap upsampling), GDAL VRT {t_gdal:.2f} s "
+          f"({mpix / t_gdal:.1f} Mpix/s, cubic upsampling); time ratio ours/GDAL = {t_ours / t_gdal:.2f}")
+
+
+def bench_adwm(size: int, threads: int) -> None:
+    import torch
+    import onnxruntime as ort
+    from rsai_toolbox.models.pansharpening import adwm as A
+    torch.set_num_threads(threads)
+    weights = REPO.parent / "shared" / "data" / "pansharpening" / "adwm_weights" / A.RELEASED_WEIGHTS["adwm_fusionnet"]
+    net = A.load_adwm("adwm_fusionnet", weights) if weights.exists() else A.build_adwm("adwm_fusionnet")
+    rng = np.random.default_rng(0)
+    ms = rng.uniform(0, 1, (1, 8, size // 4, size // 4)).astype(np.float32)
+    pan = rng.uniform(0, 1, (1, 1, size, size)).astype(np.float32)
+    with torch.inference_mode():
+        net(torch.from_numpy(ms), torch.from_numpy(pan))  # warm-up
+        t_torch, _ = timed(lambda: net(torch.from_numpy(ms), torch.from_numpy(pan)), repeat=3)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = A.export_onnx(net, Path(tmp) / "fusionnet.onnx", ms_shape=(1, 8, 16, 16))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        sess.run(None, {"ms": ms, "pan": pan})
+        t_ort, _ = timed(lambda: sess.run(None, {"ms": ms, "pan": pan}), repeat=3)
+    mpix = size * size / 1e6
+    print(f"ADWM-FusionNet CPU {size}x{size} PAN, {threads} threads: torch {mpix / t_torch:.3f} Mpix/s, "
+          f"onnxruntime {mpix / t_ort:.3f} Mpix/s, ratio ort/torch speed = {t_torch / t_ort:.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=4096, help="PAN size for the Brovey benchmark")
+    ap.add_argument("--classical-size", type=int, default=2048, help="PAN size for GSA / MTF-GLP-HPM")
+    ap.add_argument("--adwm-size", type=int, default=256, help="PAN size for ADWM-FusionNet")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    args = ap.parse_args()
+    bench_classical(args.classical_size)
+    bench_brovey(args.size, args.threads)
+    bench_adwm(args.adwm_size, args.threads)
+
+
+if __name__ == "__main__":
+    main()
