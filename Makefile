@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup demo test test-unit bench clean
+.PHONY: setup demo test test-unit bench clean deps package
 
 setup:  ## QGIS from the distribution when missing, then .venv with the dependencies
 	bash scripts/setup_env.sh
@@ -22,3 +22,9 @@ bench: setup  ## speed and memory, printed as ratios (see bench/README.md)
 
 clean:
 	rm -rf build .pytest_cache
+
+deps:  ## the plugin's runtime packages into its folder in the QGIS profile (python3 scripts/deps.py --help)
+	/usr/bin/python3 scripts/deps.py $(DEPS_ARGS)
+
+package:  ## dist/rsai_toolbox-<version>.zip for plugins.qgis.org (then: bandit -r -ll on it)
+	python3 scripts/package.py

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
 from .errors import UserError
@@ -61,7 +62,8 @@ class ModelCard:
     classes: tuple[ClassInfo, ...] = ()
     targets: tuple[TargetInfo, ...] = ()
     weights: WeightsSource | None = None
-    local_weights: Path | None = None  # a local file always overrides ``weights``
+    local_weights: Path | None = None  # a local file always overrides ``weights`` (JSON key
+    # "local_weights", relative to the card's folder or absolute: custom models of one machine)
     activation: str = "none"  # "softmax" turns class scores into probabilities
     architecture: str | None = None
     architecture_kwargs: dict = field(default_factory=dict)
@@ -110,6 +112,7 @@ def card_from_dict(data: dict, origin: str = "card") -> ModelCard:
             activation=data.get("outputs", {}).get(
                 "activation", "softmax" if task == "segmentation" else "none"),
             weights=WeightsSource.from_dict(data["weights"]) if data.get("weights") else None,
+            local_weights=Path(data["local_weights"]) if data.get("local_weights") else None,
             architecture=(data.get("architecture") or {}).get("name"),
             architecture_kwargs=dict((data.get("architecture") or {}).get("kwargs", {})),
             licence=data.get("licence", "unknown"),
@@ -142,7 +145,39 @@ def load_card(path: str | Path) -> ModelCard:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UserError(f"model card {path} is not valid JSON: {exc}")
-    return card_from_dict(data, origin=str(path))
+    card = card_from_dict(data, origin=str(path))
+    if card.local_weights is not None and not card.local_weights.is_absolute():
+        card = card.with_local_weights(path.parent / card.local_weights)
+    return card
+
+
+def card_to_dict(card: ModelCard) -> dict:
+    """The JSON form of a card (what card_from_dict reads back), e.g. for user cards."""
+    inputs = {"bands": list(card.inputs.bands), "scale": card.inputs.scale,
+              "tile_size": card.inputs.tile_size, "overlap": card.inputs.overlap}
+    for key in ("mean", "std"):
+        if getattr(card.inputs, key) is not None:
+            inputs[key] = list(getattr(card.inputs, key))
+    if card.inputs.resolution_m is not None:
+        inputs["resolution_m"] = card.inputs.resolution_m
+    outputs = {"activation": card.activation}
+    if card.classes:
+        outputs["classes"] = [{"value": c.value, "name": c.name, "color": c.color}
+                              for c in card.classes]
+    if card.targets:
+        outputs["targets"] = [{"name": t.name, "unit": t.unit} for t in card.targets]
+    data = {"id": card.id, "title": card.title, "task": card.task, "format": card.format,
+            "inputs": inputs, "outputs": outputs, "licence": card.licence,
+            "citation": card.citation, "description": card.description}
+    if card.weights is not None:
+        data["weights"] = {f.name: getattr(card.weights, f.name)
+                           for f in dataclass_fields(card.weights)
+                           if getattr(card.weights, f.name) is not None}
+    if card.local_weights is not None:
+        data["local_weights"] = str(card.local_weights)
+    if card.architecture:
+        data["architecture"] = {"name": card.architecture, "kwargs": card.architecture_kwargs}
+    return data
 
 
 def card_from_onnx_metadata(onnx_path: str | Path, metadata: dict[str, str],

@@ -13,6 +13,7 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..models.errors import Cancelled, UserError
+from ..models.runtime.devices import device_summary
 from . import settings
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
@@ -50,7 +51,8 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
     GROUP = "Models"
     GROUP_ID = "models"
     HELP = ""  # what it does, inputs, outputs, the paper to cite and the weights' licence
-    ICON = "rsai.svg"
+    ICON = ""  # resources/icons/<ICON>; empty: <NAME>.svg, else the provider's rsai.svg
+    LOG_DEVICES = True  # start the log with the devices each backend would use
 
     def name(self):
         return self.NAME
@@ -71,9 +73,14 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
         page = HELP / f"{self.NAME}.md"
         return page.as_uri() if page.exists() else ""
 
+    def icon_path(self) -> Path:
+        for name in (self.ICON, f"{self.NAME}.svg"):
+            if name and (ICONS / name).is_file():
+                return ICONS / name
+        return ICONS / "rsai.svg"
+
     def icon(self):
-        path = ICONS / self.ICON
-        return QIcon(str(path if path.exists() else ICONS / "rsai.svg"))
+        return QIcon(str(self.icon_path()))
 
     def tr(self, text):
         return QCoreApplication.translate(type(self).__name__, text)
@@ -82,15 +89,26 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def processAlgorithm(self, parameters, context, feedback):
+        callbacks = Callbacks(feedback)
+        if self.LOG_DEVICES:
+            callbacks.log(device_summary())
         try:
-            return self.run(parameters, context, Callbacks(feedback))
+            return self.run_tool(parameters, context, callbacks)
         except Cancelled as exc:
             raise QgsProcessingException(self.tr("Cancelled: ") + str(exc))
         except UserError as exc:
             raise QgsProcessingException(str(exc))
 
-    def run(self, parameters, context, callbacks: Callbacks) -> dict:
+    def run_tool(self, parameters, context, callbacks: Callbacks) -> dict:
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs):
+        # A tool's ``run(parameters, context, callbacks)`` would hide QgsProcessingAlgorithm.run,
+        # which processing.run() and the dialogs call: it becomes ``run_tool`` instead.
+        super().__init_subclass__(**kwargs)
+        if "run" in cls.__dict__:
+            cls.run_tool = cls.__dict__["run"]
+            delattr(cls, "run")
 
     # Parameters several tools share, so their names and meanings stay the same everywhere.
     def add_device_parameter(self, name: str = "DEVICE") -> None:

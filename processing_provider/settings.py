@@ -61,3 +61,8 @@ def user_cards_dir() -> Path:
 
 def weights_store(log=lambda message: None) -> WeightsStore:
     return WeightsStore(cache_dir(), offline=offline(), log=log)
+
+
+def set_offline(value: bool) -> None:
+    """The model manager's offline switch: the same setting as in the Processing options."""
+    ProcessingConfig.setSettingValue(OFFLINE, bool(value))

@@ -22,15 +22,9 @@ if [ -f "$STAMP" ] && [ -z "$(find $REQS -newer "$STAMP")" ]; then
 fi
 
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv --system-site-packages .venv
-# Keep every package QGIS relies on at the version the distribution ships.
-/usr/bin/python3 - > .venv/constraints.txt <<'PY'
-import importlib.metadata as md
-for name in ("numpy", "scipy", "matplotlib", "PyYAML", "Jinja2", "requests", "urllib3"):
-    try:
-        print(f"{name}=={md.version(name)}")
-    except md.PackageNotFoundError:
-        pass
-PY
+# Keep every package QGIS relies on at the version the distribution ships (the same pins the
+# plugin's dependency installer uses: plugin/dependencies.py).
+/usr/bin/python3 scripts/deps.py --print-constraints > .venv/constraints.txt
 echo "== installing Python dependencies into .venv (constraints: $(tr '\n' ' ' < .venv/constraints.txt))"
 .venv/bin/python -m pip install -q --upgrade-strategy only-if-needed -c .venv/constraints.txt \
   $(printf -- '-r %s ' $REQS)
