@@ -35,10 +35,21 @@ def apply_pointwise(weight: np.ndarray, bias: np.ndarray, image: np.ndarray) -> 
     return np.einsum("kc,chw->khw", weight[:, :, 0, 0], image) + bias[:, None, None]
 
 
-def write_geotiff(path: Path, array: np.ndarray, geotransform, epsg: int | None = 32633,
-                  nodata: float | None = None, descriptions=()) -> Path:
-    """(bands, rows, cols) array to a GeoTIFF."""
-    dtype = gdal.GDT_Float32 if array.dtype.kind == "f" else gdal.GDT_UInt16
+GDAL_TYPES = {np.dtype(np.float32): gdal.GDT_Float32, np.dtype(np.float64): gdal.GDT_Float64,
+              np.dtype(np.uint8): gdal.GDT_Byte, np.dtype(np.uint16): gdal.GDT_UInt16,
+              np.dtype(np.int16): gdal.GDT_Int16, np.dtype(np.int32): gdal.GDT_Int32}
+
+
+def write_geotiff(path: Path, array: np.ndarray, geotransform=LANDCOVER_GEOTRANSFORM,
+                  epsg: int | None = 32633, nodata: float | None = None,
+                  descriptions=()) -> Path:
+    """(bands, rows, cols) or (rows, cols) array to a GeoTIFF of the array's type (other
+    integer types: UInt16; other floats: Float32)."""
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[None]
+    dtype = GDAL_TYPES.get(array.dtype,
+                           gdal.GDT_Float32 if array.dtype.kind == "f" else gdal.GDT_UInt16)
     ds = gdal.GetDriverByName("GTiff").Create(str(path), array.shape[2], array.shape[1],
                                               array.shape[0], dtype)
     ds.SetGeoTransform(geotransform)
@@ -57,11 +68,21 @@ def write_geotiff(path: Path, array: np.ndarray, geotransform, epsg: int | None 
     return path
 
 
+def landcover_scene(shared_data: Path, scene: int = 2) -> np.ndarray:
+    """One real landcover_s2 scene as (13, 101, 100) float32 TOA reflectance (0..1)."""
+    scenes = np.load(shared_data / "landcover_s2" / "REFERENCE_SCENES.npy", mmap_mode="r")
+    return np.ascontiguousarray(np.moveaxis(np.asarray(scenes[scene]), -1, 0), np.float32)
+
+
 def landcover_geotiff(shared_data: Path, path: Path, scene: int = 2) -> Path:
     """The real landcover_s2 scene as a 13-band GeoTIFF (TOA reflectance 0..1)."""
-    scenes = np.load(shared_data / "landcover_s2" / "REFERENCE_SCENES.npy", mmap_mode="r")
-    array = np.ascontiguousarray(np.moveaxis(np.asarray(scenes[scene]), -1, 0), np.float32)
-    return write_geotiff(path, array, LANDCOVER_GEOTRANSFORM, descriptions=S2_L1C_BANDS)
+    return write_geotiff(path, landcover_scene(shared_data, scene), LANDCOVER_GEOTRANSFORM,
+                         descriptions=S2_L1C_BANDS)
+
+
+def landcover_polygons(shared_data: Path) -> Path:
+    """The labelled polygons of landcover_s2 (LULC_ID, LULC_NAME), in the scene's CRS."""
+    return shared_data / "landcover_s2" / "LULC_polygons.gpkg"
 
 
 def read(path: Path) -> tuple[np.ndarray, gdal.Dataset]:

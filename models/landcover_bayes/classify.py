@@ -1,37 +1,31 @@
 """Classify a raster block by block with a Bayesian QDA model; memory does not grow with it.
 
-Outputs (tiled, DEFLATE-compressed GeoTIFFs with the input's CRS and geotransform):
+Outputs (written through :mod:`..runtime.raster`: tiled, compressed, the input's CRS and
+geotransform, committed only when complete):
 
-* class raster: Byte, value = class id, **nodata 0** (class ids are 1..255; 0 also marks NaN /
-  nodata input pixels and pixels where the mask is 0), GDAL colour table and category names
-  from the model;
-* probabilities (optional): Float32, one band per class (descriptions = class names), nodata NaN;
+* class raster: Byte, value = class id (1..254), nodata 255 (NaN / nodata input pixels and
+  pixels where the mask is 0), colour table and category names from the model;
+* probabilities (optional): Float32, one band per class (descriptions = class names);
 * uncertainty (optional): Float32, 3 bands: entropy (nats), 1 - max probability, margin between
-  the two largest probabilities (small = ambiguous), nodata NaN.
+  the two largest probabilities (small = ambiguous).
 
-Each output is written under a temporary name and renamed only after the last block, so a
-cancelled or failed run leaves no complete-looking file behind.
+Float outputs use the project's float nodata (-9999).
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 from osgeo import gdal
 
 from ..errors import Cancelled, UserError
+from ..runtime.raster import (CLASS_NODATA, FLOAT_NODATA, check_output_path, check_same_grid,
+                              committed_outputs, create_like, open_raster, raster_info,
+                              read_window, valid_mask)
 from .model import BayesQDAModel, load_model, softmax_rows
-from .raster_io import check_same_grid, invalid_pixels, nodata_values, open_raster, read_window
 from .uncertainty import MeasurementUncertainty
 
-gdal.UseExceptions()
-
-CLASS_NODATA = 0
+MAX_CLASS_ID = CLASS_NODATA - 1
 UNCERTAINTY_BANDS = ("entropy", "1 - max probability", "margin top1 - top2")
-_CREATE_OPTIONS = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
-                   "BIGTIFF=IF_SAFER"]
 
 
 def uncertainty_measures(proba: np.ndarray) -> np.ndarray:
@@ -49,46 +43,10 @@ def uncertainty_measures(proba: np.ndarray) -> np.ndarray:
     return out
 
 
-def _hex_rgb(colour: str) -> tuple:
-    c = colour.lstrip("#")
-    return tuple(int(c[i:i + 2], 16) for i in (0, 2, 4)) + (255,)
-
-
-def _create(path, like: gdal.Dataset, bands: int, dtype, nodata):
-    ds = gdal.GetDriverByName("GTiff").Create(str(path), like.RasterXSize, like.RasterYSize,
-                                              bands, dtype, options=_CREATE_OPTIONS)
-    ds.SetGeoTransform(like.GetGeoTransform())
-    if like.GetProjection():
-        ds.SetProjection(like.GetProjection())
-    for i in range(1, bands + 1):
-        ds.GetRasterBand(i).SetNoDataValue(nodata)
-    return ds
-
-
-def _tmp_name(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix or '.tif'}")
-
-
-def _remove(path: Path):
-    for p in (path, Path(str(path) + ".aux.xml")):
-        try:
-            p.unlink()
-        except FileNotFoundError:
-            pass
-
-
-def _commit(tmp: Path, final: Path):
-    _remove(final)
-    os.replace(tmp, final)
-    aux = Path(str(tmp) + ".aux.xml")
-    if aux.exists():
-        os.replace(aux, Path(str(final) + ".aux.xml"))
-
-
 def classify_array(model: BayesQDAModel, values: np.ndarray, sigma=None, dtype=np.float32):
-    """Classify pixels (n, d) -> (class ids uint8 with 0 = nodata, probabilities (n, K)).
+    """Classify pixels (n, d) -> (class ids uint8, probabilities (n, K)).
 
-    Rows with NaN get class 0 and NaN probabilities. ``sigma``: None, (d,) or (n, d).
+    Rows with NaN get class CLASS_NODATA and NaN probabilities. ``sigma``: None, (d,) or (n, d).
     """
     proba = np.full((values.shape[0], model.n_classes), np.nan, dtype=dtype)
     ok = np.all(np.isfinite(values), axis=1)
@@ -97,7 +55,7 @@ def classify_array(model: BayesQDAModel, values: np.ndarray, sigma=None, dtype=n
             proba[ok] = model.predict_proba(values[ok], np.asarray(sigma)[ok])
         else:
             proba[ok] = model.predictor(sigma, dtype).predict_proba(values[ok])
-    classes = np.zeros(values.shape[0], dtype=np.uint8)
+    classes = np.full(values.shape[0], CLASS_NODATA, dtype=np.uint8)
     classes[ok] = model.class_ids[np.argmax(proba[ok], axis=1)].astype(np.uint8)
     return classes, proba
 
@@ -117,106 +75,94 @@ def classify_raster(model, raster_path, class_path, *, probabilities_path=None,
     if not isinstance(model, BayesQDAModel):
         model = load_model(model)
     ds = open_raster(raster_path, "input raster")
-    if ds.RasterCount != model.n_bands:
-        raise UserError(f"the raster {raster_path} has {ds.RasterCount} bands but the model was "
+    info = raster_info(ds)
+    if info.band_count != model.n_bands:
+        raise UserError(f"the raster {raster_path} has {info.band_count} bands but the model was "
                         f"trained on {model.n_bands} ({', '.join(model.band_names)}): use a "
                         f"raster with the same bands in the same order")
-    if np.any(model.class_ids < 1) or np.any(model.class_ids > 255):
-        raise UserError("class ids must be 1..255 to be written to a Byte class raster")
+    if np.any(model.class_ids < 1) or np.any(model.class_ids > MAX_CLASS_ID):
+        raise UserError(f"class ids must be 1..{MAX_CLASS_ID} to be written to a Byte class "
+                        f"raster ({CLASS_NODATA} is nodata): recode the classes and train again")
     unc = uncertainty or MeasurementUncertainty()
     unc.check(model.n_bands)
     sds = mds = None
     if unc.sigma_raster is not None:
         sds = open_raster(unc.sigma_raster, "sigma raster")
-        check_same_grid(ds, sds, "sigma raster", bands=model.n_bands)
+        check_same_grid(info, raster_info(sds), "sigma raster", bands=model.n_bands)
     if mask_path:
         mds = open_raster(mask_path, "mask raster")
-        check_same_grid(ds, mds, "mask raster")
-    nodata = nodata_values(ds)
-    const_sigma = unc.constant_sigma(model.n_bands)
-    predictor = None if unc.per_pixel else model.predictor(const_sigma, np.float32)
+        check_same_grid(info, raster_info(mds), "mask raster")
+    inputs = [raster_path, unc.sigma_raster, mask_path]
+    for path in (class_path, probabilities_path, uncertainty_path):
+        if path:
+            check_output_path(path, inputs)
+    predictor = None if unc.per_pixel else model.predictor(unc.constant_sigma(model.n_bands),
+                                                           np.float32)
 
-    targets = {"class": Path(class_path)}
-    if probabilities_path:
-        targets["probabilities"] = Path(probabilities_path)
-    if uncertainty_path:
-        targets["uncertainty"] = Path(uncertainty_path)
-    tmps = {k: _tmp_name(p) for k, p in targets.items()}
-    out = {}
-    n_done = 0
-    try:
-        out["class"] = _create(tmps["class"], ds, 1, gdal.GDT_Byte, CLASS_NODATA)
-        band = out["class"].GetRasterBand(1)
-        ct = gdal.ColorTable()
-        ct.SetColorEntry(0, (0, 0, 0, 0))
-        names = [""] * (int(model.class_ids.max()) + 1)
-        for cid, name, colour in zip(model.class_ids, model.class_names, model.colours):
-            ct.SetColorEntry(int(cid), _hex_rgb(colour))
-            names[int(cid)] = name
-        band.SetRasterColorTable(ct)
-        band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
-        band.SetCategoryNames(names)
-        band.SetDescription("class")
-        if "probabilities" in targets:
-            out["probabilities"] = _create(tmps["probabilities"], ds, model.n_classes,
-                                           gdal.GDT_Float32, float("nan"))
-            for i, name in enumerate(model.class_names):
-                out["probabilities"].GetRasterBand(i + 1).SetDescription(name)
-        if "uncertainty" in targets:
-            out["uncertainty"] = _create(tmps["uncertainty"], ds, 3, gdal.GDT_Float32,
-                                         float("nan"))
-            for i, name in enumerate(UNCERTAINTY_BANDS):
-                out["uncertainty"].GetRasterBand(i + 1).SetDescription(name)
-
-        W, H = ds.RasterXSize, ds.RasterYSize
-        windows = [(x, y, min(block_size, W - x), min(block_size, H - y))
-                   for y in range(0, H, block_size) for x in range(0, W, block_size)]
-        for i, (x, y, w, h) in enumerate(windows):
-            if is_cancelled():
-                raise Cancelled("classification cancelled")
-            block = read_window(ds, x, y, w, h)
-            bad = invalid_pixels(block, nodata)
-            if mds is not None:
-                bad |= mds.GetRasterBand(1).ReadAsArray(x, y, w, h) == 0
-            values = block.reshape(model.n_bands, -1).T
-            ok = ~bad.ravel()
-            proba = np.full((w * h, model.n_classes), np.nan, dtype=np.float32)
-            if np.any(ok):
-                vals = values[ok]
-                if predictor is not None:
-                    proba[ok] = predictor.predict_proba(vals)
-                else:
-                    svals = None
-                    if sds is not None:
-                        svals = read_window(sds, x, y, w, h).reshape(model.n_bands, -1).T[ok]
-                    proba[ok] = softmax_rows(model.predict_log_joint(
-                        vals, unc.sigma_for(vals, svals)))
-            classes = np.zeros(w * h, dtype=np.uint8)
-            classes[ok] = model.class_ids[np.argmax(proba[ok], axis=1)]
-            n_done += int(np.count_nonzero(ok))
-            band.WriteArray(classes.reshape(h, w), x, y)
-            if "probabilities" in out:
-                pds = out["probabilities"]
-                for k in range(model.n_classes):
-                    pds.GetRasterBand(k + 1).WriteArray(proba[:, k].reshape(h, w), x, y)
-            if "uncertainty" in out:
-                um = uncertainty_measures(proba)
-                for k in range(3):
-                    out["uncertainty"].GetRasterBand(k + 1).WriteArray(
-                        um[:, k].reshape(h, w).astype(np.float32), x, y)
-            progress((i + 1) / len(windows))
-        for key in list(out):
-            out[key].FlushCache()
-            out[key] = None
-        for key in targets:
-            _commit(tmps[key], targets[key])
-    except BaseException:
-        for key in list(out):
-            out[key] = None
-        for tmp in tmps.values():
-            _remove(tmp)
-        raise
-    return {"class": str(targets["class"]),
-            "probabilities": str(targets["probabilities"]) if "probabilities" in targets else None,
-            "uncertainty": str(targets["uncertainty"]) if "uncertainty" in targets else None,
+    outputs: list = []  # committed_outputs removes whatever was created if a step fails
+    proba_out = unc_out = None
+    with committed_outputs(outputs):
+        classes_out = create_like(info, class_path, 1, gdal.GDT_Byte, CLASS_NODATA,
+                                  band_names=("class",), classes=list(zip(
+                                      model.class_ids.tolist(), model.class_names,
+                                      model.colours)))
+        outputs.append(classes_out)
+        if probabilities_path:
+            proba_out = create_like(info, probabilities_path, model.n_classes,
+                                    gdal.GDT_Float32, FLOAT_NODATA, band_names=model.class_names)
+            outputs.append(proba_out)
+        if uncertainty_path:
+            unc_out = create_like(info, uncertainty_path, 3, gdal.GDT_Float32, FLOAT_NODATA,
+                                  band_names=UNCERTAINTY_BANDS)
+            outputs.append(unc_out)
+        n_done = _classify_blocks(model, ds, info, sds, mds, unc, predictor, classes_out,
+                                  proba_out, unc_out, block_size, progress, is_cancelled)
+    return {"class": str(classes_out.final_path),
+            "probabilities": str(proba_out.final_path) if proba_out else None,
+            "uncertainty": str(unc_out.final_path) if unc_out else None,
             "pixels": n_done}
+
+
+def _classify_blocks(model, ds, info, sds, mds, unc, predictor, classes_out, proba_out,
+                     unc_out, block_size, progress, is_cancelled) -> int:
+    n_done = 0
+    W, H = info.width, info.height
+    windows = [(x, y, min(block_size, W - x), min(block_size, H - y))
+               for y in range(0, H, block_size) for x in range(0, W, block_size)]
+    for i, (x, y, w, h) in enumerate(windows):
+        if is_cancelled():
+            raise Cancelled("classification cancelled")
+        block = read_window(ds, x, y, w, h)
+        ok = valid_mask(block, info.nodata)
+        if mds is not None:
+            ok &= mds.GetRasterBand(1).ReadAsArray(x, y, w, h) != 0
+        ok = ok.ravel()
+        values = block.reshape(model.n_bands, -1).T
+        proba = np.full((w * h, model.n_classes), np.nan, dtype=np.float32)
+        if np.any(ok):
+            vals = values[ok]
+            if predictor is not None:
+                proba[ok] = predictor.predict_proba(vals)
+            else:
+                svals = None
+                if sds is not None:
+                    svals = read_window(sds, x, y, w, h).reshape(model.n_bands, -1).T[ok]
+                proba[ok] = softmax_rows(model.predict_log_joint(
+                    vals, unc.sigma_for(vals, svals)))
+        classes = np.full(w * h, CLASS_NODATA, dtype=np.uint8)
+        classes[ok] = model.class_ids[np.argmax(proba[ok], axis=1)]
+        n_done += int(np.count_nonzero(ok))
+        classes_out.write(classes.reshape(h, w), x, y)
+        if proba_out is not None:
+            proba_out.write(_float_bands(proba, ok, h, w), x, y)
+        if unc_out is not None:
+            unc_out.write(_float_bands(uncertainty_measures(proba), ok, h, w), x, y)
+        progress((i + 1) / len(windows))
+    return n_done
+
+
+def _float_bands(values: np.ndarray, ok: np.ndarray, h: int, w: int) -> np.ndarray:
+    """(h*w, bands) with NaN rows -> (bands, h, w) Float32 with FLOAT_NODATA outside ``ok``."""
+    out = values.T.astype(np.float32).reshape(-1, h, w)
+    out[:, ~ok.reshape(h, w)] = FLOAT_NODATA
+    return out

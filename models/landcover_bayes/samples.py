@@ -8,7 +8,7 @@ Polygons (and lines) are burnt into an in-memory Int32 raster with ``gdal.Raster
 (attribute = sequential feature number, pixel-centre rule unless ``all_touched``; where polygons
 overlap the last one wins), strip by strip over the features' window of the raster, so memory
 does not grow with the raster. Points sample the pixel under them, each point one sample.
-Integer class 0 is reserved for nodata in the class raster and treated as unlabelled.
+Integer class 0 means unlabelled; 255 is the class raster's nodata, so ids are 1..254.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from osgeo import gdal, ogr, osr
 
 from ..errors import Cancelled, UserError
 from .model import FALLBACK_COLOURS, LandcoverWarning
-from .raster_io import (band_names, check_same_grid, invalid_pixels, nodata_values,
-                        open_raster, read_window)
+from ..runtime.raster import (CLASS_NODATA, check_same_grid, open_raster, raster_info,
+                              read_window, valid_mask)
 from .uncertainty import MeasurementUncertainty
 
 ogr.UseExceptions()
@@ -100,7 +100,7 @@ def extract_samples(raster_path, vector_path, class_field: str, *, name_field: s
                     all_touched: bool = False, progress=None, is_cancelled=None) -> Samples:
     """Valid pixels under the labelled features of ``vector_path``.
 
-    ``class_field``: integer (ids used as they are, 1..255; ``name_field`` may give names) or
+    ``class_field``: integer (ids used as they are, 1..254; ``name_field`` may give names) or
     text (distinct values sorted and numbered 1..K). Features with an empty class, features
     outside the raster and pixels that are NaN/nodata in any band are skipped with a warning;
     a class left without pixels, or no pixel at all, is a UserError.
@@ -108,19 +108,18 @@ def extract_samples(raster_path, vector_path, class_field: str, *, name_field: s
     progress = progress or (lambda f: None)
     is_cancelled = is_cancelled or (lambda: False)
     rds = open_raster(raster_path, "input raster")
-    d = rds.RasterCount
-    nodata = nodata_values(rds)
+    info = raster_info(rds)
     unc = uncertainty or MeasurementUncertainty()
-    unc.check(d)
+    unc.check(info.band_count)
     sds = None
     if unc.sigma_raster is not None:
         sds = open_raster(unc.sigma_raster, "sigma raster")
-        check_same_grid(rds, sds, "sigma raster", bands=d)
+        check_same_grid(info, raster_info(sds), "sigma raster", bands=info.band_count)
 
     vds, lyr = _open_layer(vector_path, layer)
     mem = ogr.GetDriverByName("Memory").CreateDataSource("")
     try:
-        return _extract(rds, sds, vds, lyr, mem, raster_path, vector_path, class_field,
+        return _extract(rds, info, sds, vds, lyr, mem, raster_path, vector_path, class_field,
                         name_field, unc, all_touched, progress, is_cancelled)
     except (UserError, Cancelled) as exc:
         # no inner frames: they hold OGR layers that must not outlive this call
@@ -132,13 +131,12 @@ def extract_samples(raster_path, vector_path, class_field: str, *, name_field: s
         vds = mem = None
 
 
-def _extract(rds, sds, vds, lyr, mem, raster_path, vector_path, class_field, name_field, unc,
-             all_touched, progress, is_cancelled) -> Samples:
-    d = rds.RasterCount
-    nodata = nodata_values(rds)
-    gt = rds.GetGeoTransform()
+def _extract(rds, info, sds, vds, lyr, mem, raster_path, vector_path, class_field, name_field,
+             unc, all_touched, progress, is_cancelled) -> Samples:
+    d = info.band_count
+    gt = info.geotransform
     inv_gt = gdal.InvGeoTransform(gt)
-    W, H = rds.RasterXSize, rds.RasterYSize
+    W, H = info.width, info.height
     corners = [gdal.ApplyGeoTransform(gt, c, r) for c in (0, W) for r in (0, H)]
     rx0, rx1 = min(p[0] for p in corners), max(p[0] for p in corners)
     ry0, ry1 = min(p[1] for p in corners), max(p[1] for p in corners)
@@ -191,8 +189,8 @@ def _extract(rds, sds, vds, lyr, mem, raster_path, vector_path, class_field, nam
         warnings.warn(f"{n_empty} of {n_total} features have an empty class field "
                       f"{class_field!r} and were skipped", LandcoverWarning, stacklevel=2)
     if n_zero:
-        warnings.warn(f"{n_zero} of {n_total} features have class 0 (reserved for nodata / "
-                      f"unlabelled) and were skipped", LandcoverWarning, stacklevel=2)
+        warnings.warn(f"{n_zero} of {n_total} features have class 0 (unlabelled) "
+                      f"and were skipped", LandcoverWarning, stacklevel=2)
     if n_nogeom:
         warnings.warn(f"{n_nogeom} features have no geometry and were skipped",
                       LandcoverWarning, stacklevel=2)
@@ -211,10 +209,11 @@ def _extract(rds, sds, vds, lyr, mem, raster_path, vector_path, class_field, nam
         class_names = tuple(keys)
         id_of = {k: i for k, i in zip(keys, class_ids)}
     else:
-        bad = [k for k in keys if not 1 <= k <= 255]
+        bad = [k for k in keys if not 1 <= k < CLASS_NODATA]
         if bad:
-            raise UserError(f"class ids {bad} are outside 1..255 and cannot be stored in the Byte "
-                            f"class raster: recode the class field (0 means unlabelled)")
+            raise UserError(f"class ids {bad} are outside 1..{CLASS_NODATA - 1} and cannot be "
+                            f"stored in the Byte class raster ({CLASS_NODATA} is nodata): "
+                            f"recode the class field (0 means unlabelled)")
         class_ids = tuple(keys)
         class_names = tuple(names_by_key.get(k, str(k)) for k in keys)
         id_of = {k: k for k in keys}
@@ -252,7 +251,7 @@ def _extract(rds, sds, vds, lyr, mem, raster_path, vector_path, class_field, nam
 
     def take(block, sblock, sel_rows, sel_cols, seq_vals):
         pix = block[:, sel_rows, sel_cols].T  # (m, d)
-        bad = invalid_pixels(block[:, sel_rows, sel_cols][:, :, None], nodata)[:, 0]
+        bad = ~valid_mask(block[:, sel_rows, sel_cols][:, :, None], info.nodata)[:, 0]
         vals.append(pix[~bad])
         seqs.append(seq_vals[~bad])
         if sblock is not None:
@@ -324,7 +323,7 @@ def _extract(rds, sds, vds, lyr, mem, raster_path, vector_path, class_field, nam
         sigma = None if s is None else np.broadcast_to(s, values.shape).copy()
     progress(1.0)
     mlyr = None
-    return Samples(values, labels, groups, sigma, class_ids, class_names, band_names(rds))
+    return Samples(values, labels, groups, sigma, class_ids, class_names, info.band_names)
 
 
 def split_by_group(labels: np.ndarray, groups: np.ndarray, test_fraction: float = 0.3,

@@ -26,21 +26,22 @@ class TrainResult:
 
 
 def train_from_files(raster_path, vector_path, class_field: str, model_path, *,
-                     name_field: str | None = None, report_html=None, report_csv=None,
-                     test_fraction: float = 0.3, seed: int = 0,
+                     name_field: str | None = None, layer=None, report_html=None,
+                     report_csv=None, test_fraction: float = 0.3, seed: int = 0,
                      prior_strength: float = DEFAULT_PRIOR_STRENGTH,
                      dirichlet_alpha: float = DEFAULT_DIRICHLET_ALPHA,
                      uncertainty: MeasurementUncertainty | None = None,
                      all_touched: bool = False, compare_baselines: bool = True,
                      refit_on_all: bool = False, progress=None, is_cancelled=None) -> TrainResult:
     """Train and evaluate; the saved model is fitted on the training polygons (or on all of
-    them with ``refit_on_all``, after evaluation). Warnings are both emitted and returned."""
+    them with ``refit_on_all``, after evaluation). Warnings are both emitted and returned.
+    ``layer``: the layer of ``vector_path`` (name or index; default the first)."""
     progress = progress or (lambda f: None)
     is_cancelled = is_cancelled or (lambda: False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         samples = extract_samples(raster_path, vector_path, class_field, name_field=name_field,
-                                  uncertainty=uncertainty, all_touched=all_touched,
+                                  layer=layer, uncertainty=uncertainty, all_touched=all_touched,
                                   progress=lambda f: progress(0.5 * f), is_cancelled=is_cancelled)
         train = split_by_group(samples.labels, samples.groups, test_fraction, seed)
         model, scores = fit_and_evaluate(samples, train, prior_strength=prior_strength,

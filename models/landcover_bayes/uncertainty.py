@@ -85,3 +85,17 @@ def from_args(sigma_raster=None, sigma_constant=None, sigma_percent=None) -> Mea
             const = None
     return MeasurementUncertainty(sigma_raster=sigma_raster or None, constant=const,
                                   percent=float(sigma_percent) if sigma_percent else None)
+
+
+def from_text(sigma_raster=None, sigma_text: str | None = None) -> MeasurementUncertainty:
+    """The tools' UNCERTAINTY / UNCERTAINTY_SIGMA: a sigma raster path and/or a text that is
+    either per-band constants ``"0.01,0.02,..."`` (one value: all bands) or a relative
+    percentage ``"5%"``."""
+    text = (sigma_text or "").strip()
+    if text.endswith("%"):
+        try:
+            percent = float(text[:-1])
+        except ValueError as exc:
+            raise UserError(f"uncertainty {text!r} is not a percentage like '5%'") from exc
+        return from_args(sigma_raster, None, percent)
+    return from_args(sigma_raster, text or None, None)

@@ -43,13 +43,22 @@ class RasterInfo:
     def has_crs(self) -> bool:
         return bool(self.projection)
 
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        """Band descriptions, ``band_<n>`` where a band has none."""
+        return tuple(d.strip() or f"band_{i + 1}" for i, d in enumerate(self.descriptions))
 
-def open_raster(path: str | os.PathLike) -> gdal.Dataset:
+
+def open_raster(path: str | os.PathLike, what: str = "raster") -> gdal.Dataset:
+    """``what`` names the input in messages ("mask raster", "sigma raster")."""
     try:
-        return gdal.Open(str(path), gdal.GA_ReadOnly)
+        dataset = gdal.Open(str(path), gdal.GA_ReadOnly)
     except RuntimeError as exc:
-        raise UserError(f"cannot open raster {path}: {exc}. Check the path and that it is a "
+        raise UserError(f"cannot open {what} {path}: {exc}. Check the path and that it is a "
                         "raster format GDAL reads.")
+    if dataset is None or dataset.RasterCount == 0:
+        raise UserError(f"the {what} {path} has no raster bands: pick a raster layer.")
+    return dataset
 
 
 def raster_info(dataset: gdal.Dataset) -> RasterInfo:
@@ -66,6 +75,25 @@ def raster_info(dataset: gdal.Dataset) -> RasterInfo:
     )
 
 
+def check_same_grid(reference: RasterInfo, other: RasterInfo, what: str,
+                    bands: int | None = None) -> None:
+    """An auxiliary raster (mask, sigma) must lie on the input's pixel grid (and band count)."""
+    if (other.width, other.height) != (reference.width, reference.height):
+        raise UserError(f"the {what} is {other.width} x {other.height} pixels but the input "
+                        f"raster is {reference.width} x {reference.height}: resample it onto "
+                        "the input raster's grid.")
+    if bands is not None and other.band_count != bands:
+        raise UserError(f"the {what} has {other.band_count} bands but the input raster has "
+                        f"{bands}: give one band per input band.")
+
+
+def read_window(dataset: gdal.Dataset, col: int, row: int, width: int, height: int,
+                dtype=np.float64) -> np.ndarray:
+    """All bands of a window as (bands, rows, cols) in ``dtype`` (3-D even for one band)."""
+    block = np.asarray(dataset.ReadAsArray(col, row, width, height), dtype=dtype)
+    return block[None] if block.ndim == 2 else block
+
+
 def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
     """Refuse to overwrite an input: nothing the user gave us may be lost."""
     out = Path(output).resolve()
@@ -76,12 +104,13 @@ def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathL
 
 
 def valid_mask(block: np.ndarray, nodata: Sequence[float | None]) -> np.ndarray:
-    """True where every band holds a real value (not nodata, not NaN): (bands, rows, cols) in."""
+    """True where every band holds a real value (not nodata, not NaN or infinite):
+    (bands, rows, cols) in."""
     mask = np.ones(block.shape[1:], dtype=bool)
     for band, value in zip(block, nodata):
         if np.issubdtype(band.dtype, np.floating):
-            mask &= ~np.isnan(band)
-        if value is not None and not np.isnan(value):
+            mask &= np.isfinite(band)
+        if value is not None and np.isfinite(value):
             mask &= band != value
     return mask
 

@@ -12,7 +12,8 @@ from rsai_toolbox.models.landcover_bayes import (LandcoverWarning, MeasurementUn
                                                  train_from_files)
 from rsai_toolbox.models.landcover_bayes.report import baseline_probabilities
 
-from landcover_fixtures import GEOTRANSFORM, S2_BANDS, polygons, scene, write_geotiff
+from helpers import (LANDCOVER_GEOTRANSFORM, S2_L1C_BANDS, landcover_polygons, landcover_scene,
+                     write_geotiff)
 
 MASK_COUNTS = {1: 11, 2: 7601, 3: 1777, 4: 358, 8: 198}
 
@@ -20,10 +21,12 @@ MASK_COUNTS = {1: 11, 2: 7601, 3: 1777, 4: 358, 8: 198}
 @pytest.fixture(scope="module")
 def patch(shared_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("s2")
-    raster = write_geotiff(tmp / "scene2.tif", scene(shared_data, 2), band_names=S2_BANDS)
+    raster = write_geotiff(tmp / "scene2.tif", landcover_scene(shared_data, 2),
+                           descriptions=S2_L1C_BANDS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LandcoverWarning)
-        samples = extract_samples(raster, polygons(shared_data), "LULC_ID", name_field="LULC_NAME")
+        samples = extract_samples(raster, landcover_polygons(shared_data), "LULC_ID",
+                                  name_field="LULC_NAME")
     return raster, samples
 
 
@@ -38,11 +41,11 @@ def test_samples_match_the_reference_mask(patch, shared_data):
     assert s.class_ids == (1, 2, 3, 4, 8)
     assert s.class_names == ("cultivated land", "forest", "grassland", "schrubland",
                              "artificial surface")
-    assert s.band_names == S2_BANDS
+    assert s.band_names == S2_L1C_BANDS
     assert {c: int(np.sum(s.labels == c)) for c in s.class_ids} == MASK_COUNTS
     # the values are the raster's pixels under the mask
     mask = np.load(shared_data / "landcover_s2" / "LULC_mask.npy")[..., 0]
-    img = scene(shared_data, 2)
+    img = landcover_scene(shared_data, 2)
     ref = np.sort(img[:, mask == 2].T, axis=0)
     np.testing.assert_allclose(np.sort(s.values[s.labels == 2], axis=0), ref)
 
@@ -112,7 +115,8 @@ def test_train_from_files_writes_model_and_report(patch, shared_data, tmp_path):
     raster, _ = patch
     steps = []
     with pytest.warns(LandcoverWarning) as rec:
-        res = train_from_files(raster, polygons(shared_data), "LULC_ID", tmp_path / "m.json",
+        res = train_from_files(raster, landcover_polygons(shared_data), "LULC_ID",
+                               tmp_path / "m.json",
                                name_field="LULC_NAME", report_html=tmp_path / "r.html",
                                report_csv=tmp_path / "r.csv", progress=steps.append)
     msgs = " | ".join(str(w.message) for w in rec)
@@ -133,7 +137,7 @@ def test_train_from_files_writes_model_and_report(patch, shared_data, tmp_path):
 def test_text_class_field_is_numbered_sorted_and_empty_values_skipped(patch, shared_data):
     raster, _ = patch
     with pytest.warns(LandcoverWarning, match="4 of 88 features have an empty class field"):
-        s = extract_samples(raster, polygons(shared_data), "LULC_NAME")
+        s = extract_samples(raster, landcover_polygons(shared_data), "LULC_NAME")
     assert s.class_names == ("artificial surface", "cultivated land", "forest", "grassland",
                              "schrubland")
     assert s.class_ids == (1, 2, 3, 4, 5)
@@ -143,7 +147,7 @@ def test_text_class_field_is_numbered_sorted_and_empty_values_skipped(patch, sha
 def test_vector_in_another_crs_is_reprojected(patch, shared_data, tmp_path):
     raster, ref = patch
     wgs = str(tmp_path / "lulc_4326.gpkg")
-    gdal.VectorTranslate(wgs, polygons(shared_data), dstSRS="EPSG:4326")
+    gdal.VectorTranslate(wgs, str(landcover_polygons(shared_data)), dstSRS="EPSG:4326")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LandcoverWarning)
         s = extract_samples(raster, wgs, "LULC_ID")
@@ -154,7 +158,7 @@ def test_vector_in_another_crs_is_reprojected(patch, shared_data, tmp_path):
 
 
 def test_nan_and_nodata_pixels_are_excluded(shared_data, tmp_path):
-    img = scene(shared_data, 2)
+    img = landcover_scene(shared_data, 2)
     mask = np.load(shared_data / "landcover_s2" / "LULC_mask.npy")[..., 0]
     free = [r for r in range(101) if not np.any(mask[r] == 1)]  # keep 'cultivated land'
     rows_nan, rows_nodata = free[:10], free[10:20]
@@ -162,7 +166,7 @@ def test_nan_and_nodata_pixels_are_excluded(shared_data, tmp_path):
     img[:, rows_nodata, :] = -9999.0  # nodata in all bands
     r = write_geotiff(tmp_path / "holes.tif", img, nodata=-9999.0)
     with pytest.warns(LandcoverWarning, match="NaN or nodata"):
-        s = extract_samples(r, polygons(shared_data), "LULC_ID")
+        s = extract_samples(r, landcover_polygons(shared_data), "LULC_ID")
     assert np.all(np.isfinite(s.values)) and not np.any(s.values == -9999.0)
     kept = np.ones(101, bool)
     kept[rows_nan + rows_nodata] = False
@@ -170,13 +174,13 @@ def test_nan_and_nodata_pixels_are_excluded(shared_data, tmp_path):
 
 
 def test_polygons_outside_the_raster(shared_data, tmp_path):
-    img = scene(shared_data, 2)
-    gt = list(GEOTRANSFORM)
+    img = landcover_scene(shared_data, 2)
+    gt = list(LANDCOVER_GEOTRANSFORM)
     gt[0] += 60 * gt[1]  # shifted east by 60 columns: part of the polygons fall outside
     r = write_geotiff(tmp_path / "shifted.tif", img, geotransform=gt)
     with pytest.warns(LandcoverWarning, match=r"\d+ of 88 features lie outside the raster"):
         try:
-            extract_samples(r, polygons(shared_data), "LULC_ID")
+            extract_samples(r, landcover_polygons(shared_data), "LULC_ID")
         except UserError as exc:  # a class may then lose all of its pixels: named in the error
             assert "has no valid pixel inside the raster" in str(exc)
     gt[0] += 1e6
@@ -184,29 +188,30 @@ def test_polygons_outside_the_raster(shared_data, tmp_path):
     with pytest.raises(UserError, match="overlaps the raster"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LandcoverWarning)
-            extract_samples(far, polygons(shared_data), "LULC_ID")
+            extract_samples(far, landcover_polygons(shared_data), "LULC_ID")
 
 
 def test_class_with_no_valid_pixel_is_a_user_error(shared_data, tmp_path):
-    img = scene(shared_data, 2)
+    img = landcover_scene(shared_data, 2)
     mask = np.load(shared_data / "landcover_s2" / "LULC_mask.npy")[..., 0]
     img[:, mask == 1] = np.nan
     r = write_geotiff(tmp_path / "no_class1.tif", img)
     with pytest.raises(UserError, match=r"class 'cultivated land' \(id 1\) has no valid pixel"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LandcoverWarning)
-            extract_samples(r, polygons(shared_data), "LULC_ID", name_field="LULC_NAME")
+            extract_samples(r, landcover_polygons(shared_data), "LULC_ID",
+                            name_field="LULC_NAME")
 
 
 def test_missing_class_field_names_the_fields(patch, shared_data):
     raster, _ = patch
     with pytest.raises(UserError, match="no class field 'CLASS'.*LULC_ID"):
-        extract_samples(raster, polygons(shared_data), "CLASS")
+        extract_samples(raster, landcover_polygons(shared_data), "CLASS")
 
 
 def test_sigma_raster_must_match_band_count(patch, shared_data, tmp_path):
     raster, _ = patch
     bad = write_geotiff(tmp_path / "sig.tif", np.full((12, 101, 100), 0.01, np.float32))
     with pytest.raises(UserError, match="sigma raster has 12 bands but the input raster has 13"):
-        extract_samples(raster, polygons(shared_data), "LULC_ID",
+        extract_samples(raster, landcover_polygons(shared_data), "LULC_ID",
                         uncertainty=MeasurementUncertainty(sigma_raster=bad))

@@ -171,3 +171,14 @@ def test_wrong_band_count_at_prediction_is_a_user_error():
     model = fit(x, y)
     with pytest.raises(UserError, match="expects 4 bands, the input has 3"):
         model.predict_proba(x[:, :3])
+
+
+def test_sigma_text_of_the_tools():
+    from rsai_toolbox.models.landcover_bayes import uncertainty_from_text
+    assert uncertainty_from_text(None, "5%").percent == 5.0
+    assert uncertainty_from_text(None, " 0.01, 0.02 ").constant == (0.01, 0.02)
+    assert uncertainty_from_text(None, "").is_empty and uncertainty_from_text(None, None).is_empty
+    assert uncertainty_from_text("sigma.tif", "").sigma_raster == "sigma.tif"
+    for bad in ("five%", "0.01,x"):
+        with pytest.raises(UserError):
+            uncertainty_from_text(None, bad)

@@ -12,7 +12,8 @@ from rsai_toolbox.models.landcover_bayes import (UNCERTAINTY_BANDS, LandcoverWar
                                                  classify_raster, extract_samples, fit,
                                                  load_model)
 
-from landcover_fixtures import GEOTRANSFORM, S2_BANDS, polygons, scene, write_geotiff
+from helpers import (LANDCOVER_GEOTRANSFORM, S2_L1C_BANDS, landcover_polygons, landcover_scene,
+                     write_geotiff)
 
 COLOURS = ("#aa0000", "#00aa00", "#0000aa", "#aaaa00", "#00aaaa")
 
@@ -20,13 +21,14 @@ COLOURS = ("#aa0000", "#00aa00", "#0000aa", "#aaaa00", "#00aaaa")
 @pytest.fixture(scope="module")
 def trained(shared_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("s2r")
-    img = scene(shared_data, 2)
+    img = landcover_scene(shared_data, 2)
     img[:, 5, 7] = np.nan  # a NaN pixel
     img[2, 50:53, 60] = np.nan  # NaN in one band only
-    raster = write_geotiff(tmp / "scene2.tif", img, band_names=S2_BANDS)
+    raster = write_geotiff(tmp / "scene2.tif", img, descriptions=S2_L1C_BANDS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LandcoverWarning)
-        s = extract_samples(raster, polygons(shared_data), "LULC_ID", name_field="LULC_NAME")
+        s = extract_samples(raster, landcover_polygons(shared_data), "LULC_ID",
+                            name_field="LULC_NAME")
         model = fit(s.values, s.labels, class_ids=s.class_ids, class_names=s.class_names,
                     colours=COLOURS, band_names=s.band_names)
     path = model.save(tmp / "model.json")
@@ -34,8 +36,12 @@ def trained(shared_data, tmp_path_factory):
 
 
 def _read(path):
+    """The dataset and its array; float nodata (-9999) read as NaN."""
     ds = gdal.Open(str(path))
-    return ds, ds.ReadAsArray()
+    array = ds.ReadAsArray()
+    if array.dtype.kind == "f":
+        array[array == ds.GetRasterBand(1).GetNoDataValue()] = np.nan
+    return ds, array
 
 
 def test_outputs_georeferenced_styled_and_equal_to_whole_array(trained, tmp_path):
@@ -46,17 +52,17 @@ def test_outputs_georeferenced_styled_and_equal_to_whole_array(trained, tmp_path
                           uncertainty_path=tmp_path / "unc.tif", block_size=32,
                           progress=fractions.append)
     assert fractions[-1] == 1.0 and len(fractions) == 16  # 4 x 4 windows
-    src = gdal.Open(raster)
+    src = gdal.Open(str(raster))
     cds, classes = _read(out["class"])
     pds, proba = _read(out["probabilities"])
     uds, unc = _read(out["uncertainty"])
     for ds in (cds, pds, uds):
-        assert ds.GetGeoTransform() == pytest.approx(GEOTRANSFORM)
+        assert ds.GetGeoTransform() == pytest.approx(LANDCOVER_GEOTRANSFORM)
         assert ds.GetProjection() == src.GetProjection()
         assert ds.GetMetadata("IMAGE_STRUCTURE").get("COMPRESSION") == "DEFLATE"
         assert ds.GetRasterBand(1).GetBlockSize() == [256, 256]
     band = cds.GetRasterBand(1)
-    assert cds.GetRasterBand(1).DataType == gdal.GDT_Byte and band.GetNoDataValue() == 0
+    assert cds.GetRasterBand(1).DataType == gdal.GDT_Byte and band.GetNoDataValue() == 255
     ct = band.GetColorTable()
     for cid, colour in zip(model.class_ids, COLOURS):
         rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
@@ -75,7 +81,7 @@ def test_outputs_georeferenced_styled_and_equal_to_whole_array(trained, tmp_path
 
     bad = ~np.all(np.isfinite(img), axis=0)
     assert bad.sum() == 4
-    assert np.all(classes[bad] == 0) and np.all(np.isnan(proba[:, bad]))
+    assert np.all(classes[bad] == 255) and np.all(np.isnan(proba[:, bad]))
     assert np.all(np.isnan(unc[:, bad]))
     assert set(np.unique(classes[~bad])) <= set(model.class_ids)
     np.testing.assert_allclose(proba[:, ~bad].sum(axis=0), 1.0, atol=1e-5)
@@ -100,7 +106,7 @@ def test_mask_and_sigma_rasters(trained, tmp_path):
                         uncertainty=MeasurementUncertainty(constant=(0.01,)), block_size=50)
     ca, pa = _read(a["class"])[1], _read(a["probabilities"])[1]
     cb, pb = _read(b["class"])[1], _read(b["probabilities"])[1]
-    assert np.all(ca[:, :10] == 0) and np.all(np.isnan(pa[:, :, :10]))
+    assert np.all(ca[:, :10] == 255) and np.all(np.isnan(pa[:, :, :10]))
     # exact per-pixel path (sigma raster) == fixed-sigma fast path where both classify
     np.testing.assert_allclose(pa[:, :, 10:], pb[:, :, 10:], atol=1e-5, equal_nan=True)
     # the noise makes the model less confident than without it
@@ -112,7 +118,7 @@ def test_mask_and_sigma_rasters(trained, tmp_path):
 
 def test_wrong_band_count_is_a_user_error_naming_both(trained, tmp_path, shared_data):
     _, _, model, path = trained
-    r12 = write_geotiff(tmp_path / "twelve.tif", scene(shared_data, 2)[:12])
+    r12 = write_geotiff(tmp_path / "twelve.tif", landcover_scene(shared_data, 2)[:12])
     with pytest.raises(UserError, match="has 12 bands but the model was trained on 13"):
         classify_raster(path, r12, tmp_path / "x.tif")
     assert not list(tmp_path.glob("x*")) and not list(tmp_path.glob(".x*"))
