@@ -17,7 +17,29 @@ ARCHITECTURES = {
     "smp.UnetPlusPlus": "segmentation_models_pytorch:UnetPlusPlus",
     "smp.DeepLabV3Plus": "segmentation_models_pytorch:DeepLabV3Plus",
     "smp.FPN": "segmentation_models_pytorch:FPN",
+    # ADWM pansharpening networks (kwargs: name, ms_bands); a leading "." is relative to models/.
+    "adwm_fusionnet": ".pansharpening.adwm:build_adwm",
+    "adwm_lagconv": ".pansharpening.adwm:build_adwm",
+    "adwm_lgpnet": ".pansharpening.adwm:build_adwm",
+    # Fields of The World U-Net (smp Unet, efficientnet-b3, 8 bands); kwargs: num_classes.
+    "ftw_unet": ".farmland.ftw:build_ftw_unet",
 }
+
+
+# Architectures whose published checkpoints need their own reader (a function from the weights
+# path to a plain state dict, e.g. unwrapping Lightning checkpoints); others use torch.load.
+STATE_DICT_READERS = {
+    "ftw_unet": ".farmland.ftw:load_ftw_state_dict",
+}
+
+
+def state_dict_reader(name: str | None):
+    """The architecture's own state-dict reader, or None for a plain torch.load."""
+    if name not in STATE_DICT_READERS:
+        return None
+    module_name, function = STATE_DICT_READERS[name].split(":")
+    module = importlib.import_module(module_name, package=__package__.rsplit(".", 1)[0])
+    return getattr(module, function)
 
 
 def build_architecture(name: str | None, kwargs: dict | None = None):

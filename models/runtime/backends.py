@@ -17,7 +17,7 @@ import numpy as np
 
 from ..cards import ModelCard
 from ..errors import UserError
-from .architectures import build_architecture
+from .architectures import build_architecture, state_dict_reader
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -51,7 +51,7 @@ def load_predictor(card: ModelCard, weights: Path, device: str = "auto",
     if card.format == "onnx":
         return onnx_predictor(weights, device, threads)
     module = build_architecture(card.architecture, card.architecture_kwargs)
-    load_state_dict(module, weights, card.format)
+    load_state_dict(module, weights, card.format, state_dict_reader(card.architecture))
     return torch_predictor(module, device, threads)
 
 
@@ -115,10 +115,16 @@ def torch_predictor(module, device: str = "auto", threads: int = 0) -> Predictor
     return Predictor(run, describe_torch_device(dev))
 
 
-def load_state_dict(module, path: Path, fmt: str) -> None:
-    """Load weights without unpickling arbitrary objects, strictly (every key must match)."""
+def load_state_dict(module, path: Path, fmt: str, reader=None) -> None:
+    """Load weights without unpickling arbitrary objects, strictly (every key must match).
+
+    ``reader`` (path -> state dict), when the architecture has one, reads torch checkpoints in
+    its own published layouts (e.g. FTW's Lightning checkpoints) instead of a plain torch.load.
+    """
     torch = require("torch", "load PyTorch weights")
-    if fmt == "safetensors":
+    if reader is not None and fmt == "torch_state_dict":
+        state = reader(path)
+    elif fmt == "safetensors":
         state = require("safetensors.torch", "read safetensors weights").load_file(str(path))
     else:
         try:

@@ -1,0 +1,82 @@
+"""rsai:polygonize_fields: one polygon per field from a field / boundary class raster."""
+
+from qgis.core import (QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterVectorDestination, QgsProcessingOutputNumber)
+
+from ...models.farmland.polygonize import polygonize_fields
+from ..algorithm import RsaiAlgorithm
+from .. import styles
+
+
+class PolygonizeFields(RsaiAlgorithm):
+    NAME = "polygonize_fields"
+    DISPLAY_NAME = "Polygonize fields"
+    GROUP = "Farmland"
+    GROUP_ID = "farmland"
+    LOG_DEVICES = False
+    HELP = """Turns a field / boundary class raster into one polygon per field, with its area, \
+perimeter and (given a probability raster) the mean field probability.
+
+<b>Class raster</b>: the output of "Farmland segmentation" or any raster where fields have \
+one value (FIELD_VALUE, default 1) and field boundaries another (2); every other value is \
+background. Boundary pixels separate touching fields; fields are 4-connected, so two fields \
+never share an edge and the polygons never overlap.
+<b>Minimum area</b>: smaller polygons are dropped (m²).
+<b>Simplify</b> (advanced): tolerance in metres; simplified polygons are clipped to their own \
+field's territory, so they stay non-overlapping.
+<b>Field probabilities</b> (optional): the probability output of the same run (band \
+PROBABILITY_BAND, default 2 = P(field) of the FTW 3-class model), on the same grid.
+
+Output: a GeoPackage polygon layer in the raster's CRS with field_id, area_m2, perimeter_m \
+and mean_field_prob, styled with a simple fill. Areas are planar in a projected CRS; in a \
+geographic CRS they are computed on a local equal-area projection.
+
+For FTW outputs cite Kerner et al. (2024), arXiv:2409.16252 (weights CC-BY-4.0). The \
+polygonization itself is part of this plugin (GPL-2.0-or-later)."""
+
+    def initAlgorithm(self, config=None):
+        self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("Field class raster")))
+        self.addParameter(QgsProcessingParameterNumber(
+            "MIN_AREA", self.tr("Minimum field area (m²)"), QgsProcessingParameterNumber.Double,
+            0.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            "PROBABILITIES", self.tr("Field probabilities (optional)"), optional=True))
+        for name, label, kind, default in (
+                ("SIMPLIFY", "Simplification tolerance (m, 0: none)",
+                 QgsProcessingParameterNumber.Double, 0.0),
+                ("FIELD_VALUE", "Class value of fields", QgsProcessingParameterNumber.Integer, 1),
+                ("BOUNDARY_VALUE", "Class value of boundaries",
+                 QgsProcessingParameterNumber.Integer, 2),
+                ("PROBABILITY_BAND", "Band of the field probability",
+                 QgsProcessingParameterNumber.Integer, 2)):
+            parameter = QgsProcessingParameterNumber(name, self.tr(label), kind, default,
+                                                     minValue=0)
+            parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
+            self.addParameter(parameter)
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            "OUTPUT", self.tr("Field polygons")))
+        self.addOutput(QgsProcessingOutputNumber("COUNT", self.tr("Number of polygons")))
+        self.addOutput(QgsProcessingOutputNumber("TOTAL_AREA_M2", self.tr("Total area (m²)")))
+
+    def run(self, parameters, context, callbacks):
+        classes = self.parameterAsRasterLayer(parameters, "INPUT", context)
+        probabilities = self.parameterAsRasterLayer(parameters, "PROBABILITIES", context)
+        output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        report = polygonize_fields(
+            classes.source(), output,
+            field_value=self.parameterAsInt(parameters, "FIELD_VALUE", context),
+            boundary_value=self.parameterAsInt(parameters, "BOUNDARY_VALUE", context),
+            min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA", context),
+            simplify_tolerance_m=self.parameterAsDouble(parameters, "SIMPLIFY", context),
+            probability_raster_path=probabilities.source() if probabilities else None,
+            probability_band=self.parameterAsInt(parameters, "PROBABILITY_BAND", context),
+            progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
+        for warning in report["warnings"]:
+            callbacks.log(f"Warning: {warning}")
+        callbacks.log(f"{report['count']} field polygons, {report['total_area_m2']:.0f} m² in "
+                      f"total ({report['area_method']}); {report['dropped']} dropped below the "
+                      "minimum area")
+        qml = styles.write_fill_style(output, layer_name=report["layer"])
+        styles.style_on_load(context, output, qml)
+        return {"OUTPUT": output, "COUNT": report["count"],
+                "TOTAL_AREA_M2": report["total_area_m2"]}
