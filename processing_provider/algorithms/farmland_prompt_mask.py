@@ -17,7 +17,7 @@ class FarmlandPromptMask(RsaiAlgorithm):
     DISPLAY_NAME = "Farmland mask from a text prompt (CLIPSeg)"
     GROUP = "Farmland"
     GROUP_ID = "farmland"
-    ICON = "run_model.svg"
+    ICON = "farmland_prompt_mask.svg"
     HELP = """Finds what a text prompt describes ("farmland", "rice paddies", "greenhouses") \
 in an RGB raster of any resolution with CLIPSeg, tile by tile: a probability raster and a mask \
 where the probability exceeds the threshold.

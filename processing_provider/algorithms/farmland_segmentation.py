@@ -25,7 +25,7 @@ class FarmlandSegmentation(RsaiAlgorithm):
     DISPLAY_NAME = "Farmland segmentation (Fields of The World, Sentinel-2)"
     GROUP = "Farmland"
     GROUP_ID = "farmland"
-    ICON = "run_model.svg"
+    ICON = "farmland_segmentation.svg"
     HELP = """Segments agricultural fields and their boundaries from two Sentinel-2 L2A \
 acquisitions with the Fields of The World (FTW) U-Net, tile by tile, on your GPU or CPU.
 
