@@ -6,10 +6,21 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from . import settings
+from .algorithms.bayes_landcover_classify import BayesLandcoverClassify
+from .algorithms.bayes_landcover_train import BayesLandcoverTrain
 from .algorithms.download_model import DownloadModel
+from .algorithms.farmland_prompt_mask import FarmlandPromptMask
+from .algorithms.farmland_segmentation import FarmlandSegmentation
+from .algorithms.install_dependencies import InstallDependencies
+from .algorithms.pansharpen import Pansharpen
+from .algorithms.pansharpening_quality import PansharpeningQuality
+from .algorithms.polygonize_fields import PolygonizeFields
 from .algorithms.run_model import RunModel
 
-ALGORITHMS = (RunModel, DownloadModel)
+ALGORITHMS = (RunModel, DownloadModel, InstallDependencies,
+              FarmlandSegmentation, PolygonizeFields, FarmlandPromptMask,
+              BayesLandcoverTrain, BayesLandcoverClassify,
+              Pansharpen, PansharpeningQuality)
 
 
 class RsaiProvider(QgsProcessingProvider):

@@ -5,7 +5,8 @@ adds the layer to the project."""
 from pathlib import Path
 from typing import Sequence
 
-from qgis.core import (QgsColorRampShader, QgsPalettedRasterRenderer,
+from qgis.core import (QgsColorRampShader, QgsContrastEnhancement,
+                       QgsMultiBandColorRenderer, QgsPalettedRasterRenderer,
                        QgsProcessingLayerPostProcessorInterface, QgsRasterLayer,
                        QgsRasterShader, QgsSingleBandPseudoColorRenderer, QgsStyle)
 from qgis.PyQt.QtGui import QColor
@@ -30,6 +31,40 @@ def write_value_style(raster_path: str, band: int = 1, ramp: str = "Viridis") ->
     shader = QgsRasterShader(stats.minimumValue, stats.maximumValue)
     shader.setRasterShaderFunction(shader_function)
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader)
+    return _save(layer, renderer)
+
+
+def write_fill_style(vector_path: str, fill: str = "77,175,74,110", outline: str = "#1b5e20",
+                     layer_name: str = "") -> Path:
+    """Simple semi-transparent fill with a thin outline (field polygons), as a .qml beside it."""
+    from qgis.core import QgsFillSymbol, QgsSingleSymbolRenderer, QgsVectorLayer
+    source = f"{vector_path}|layername={layer_name}" if layer_name else vector_path
+    layer = QgsVectorLayer(source, "polygons", "ogr")
+    symbol = QgsFillSymbol.createSimple({"color": fill, "outline_color": outline,
+                                         "outline_width": "0.3"})
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+    qml = Path(vector_path).with_suffix(".qml")
+    layer.saveNamedStyle(str(qml))
+    return qml
+
+
+def write_rgb_style(raster_path: str, red: int, green: int, blue: int,
+                    percentiles: tuple[float, float] = (2.0, 98.0)) -> Path:
+    """Multiband colour composite of three bands, each stretched over its 2-98% range."""
+    layer = QgsRasterLayer(raster_path, "rgb", "gdal")
+    provider = layer.dataProvider()
+    renderer = QgsMultiBandColorRenderer(provider, red, green, blue)
+    for band, setter in ((red, renderer.setRedContrastEnhancement),
+                         (green, renderer.setGreenContrastEnhancement),
+                         (blue, renderer.setBlueContrastEnhancement)):
+        enhancement = QgsContrastEnhancement(provider.dataType(band))
+        enhancement.setContrastEnhancementAlgorithm(
+            QgsContrastEnhancement.StretchToMinimumMaximum)
+        low, high = provider.cumulativeCut(band, percentiles[0] / 100, percentiles[1] / 100,
+                                           sampleSize=250000)
+        enhancement.setMinimumValue(low)
+        enhancement.setMaximumValue(high)
+        setter(enhancement)
     return _save(layer, renderer)
 
 

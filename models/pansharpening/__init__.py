@@ -40,6 +40,13 @@ Deviations from Vivone's toolbox (as in DLPan-Toolbox) and from the ADWM code
 - "Plain bicubic" baseline = MATLAB-style bicubic imresize (a = -0.5).
 - ADWM: LAGConv's CovBlock in the released code has a LayerNorm with no weights in the released
   state_dict; it is left out (better on the WV3 pair). LGPNet's state_dict has an unused
-  'temperature' tensor; it is loaded and ignored. The ADWM-LGPNet rebuild loads strictly but
-  does not beat bicubic on the tiny WV3 pair (it does on WV2): treat it as unverified.
+  'temperature' tensor; it is loaded and ignored (the authors' code ignores it too). ADWM-LGPNet
+  equals the authors' forward pass within 1e-6, but its released weights do not beat bicubic on
+  the tiny WV3 pair (they do on WV2).
+
+Raster level (what the Processing tools call)
+- ``rasters``: the PAN/MS pair on disk (checks; MS warped onto the PAN-aligned grid), tiled
+  classical methods, ADWM, and weighted Brovey as GDAL computes it (GDAL's cubic upsampling,
+  float32, parallel strips) -> GeoTIFF on the PAN grid.
+- ``quality``: indices of rasters at full or reduced resolution; the CSV/HTML table.
 """

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ._compat import UserError
+from ..errors import UserError
 
 ADWM_NAMES = ("adwm_fusionnet", "adwm_lagconv", "adwm_lgpnet")
 ADWM_HALO = {"adwm_fusionnet": 24, "adwm_lagconv": 24, "adwm_lgpnet": 36}  # PAN pixels, ratio 4
@@ -46,19 +46,20 @@ def load_adwm(name: str, weights_path, ms_bands: int = 8):
     return model.eval()
 
 
-def _to_tensors(ms_lr, pan, scale):
+def _to_tensors(ms_lr, pan, scale, device=None):
     import torch
     ms = torch.from_numpy(np.ascontiguousarray(ms_lr, dtype=np.float32) / scale)[None]
     pn = torch.from_numpy(np.ascontiguousarray(pan, dtype=np.float32) / scale)[None, None]
-    return ms, pn
+    return (ms, pn) if device is None else (ms.to(device), pn.to(device))
 
 
 def pansharpen_adwm(model, ms_lr: np.ndarray, pan: np.ndarray, scale: float = 2047.0,
                     tile: Optional[int] = None, halo: Optional[int] = None,
                     progress: Optional[Callable[[float], None]] = None,
-                    is_cancelled: Optional[Callable[[], bool]] = None) -> np.ndarray:
+                    is_cancelled: Optional[Callable[[], bool]] = None, device=None) -> np.ndarray:
     """Fuse with an ADWM network. ``tile`` (PAN pixels, multiple of 4) enables tiled inference
-    with whole-image statistics; ``halo`` defaults to the network's ``halo`` attribute."""
+    with whole-image statistics; ``halo`` defaults to the network's ``halo`` attribute.
+    ``device`` (a torch device) is where the model already is; None: cpu."""
     import torch
     from .adwm_modules import GlobalStats, StopForward
     from .tiling import iter_tiles
@@ -67,8 +68,8 @@ def pansharpen_adwm(model, ms_lr: np.ndarray, pan: np.ndarray, scale: float = 20
         raise UserError(f"PAN {np.asarray(pan).shape} is not {ratio} x the MS size {ms_lr.shape[1:]}")
     with torch.inference_mode():
         if tile is None:
-            ms, pn = _to_tensors(ms_lr, pan, scale)
-            out = model(ms, pn).clamp(0, 1)[0].numpy()
+            ms, pn = _to_tensors(ms_lr, pan, scale, device)
+            out = model(ms, pn).clamp(0, 1)[0].cpu().numpy()
             return out * scale
         halo = model.halo if halo is None else halo
         stats = GlobalStats()
@@ -76,14 +77,14 @@ def pansharpen_adwm(model, ms_lr: np.ndarray, pan: np.ndarray, scale: float = 20
         while True:  # one pass per missing statistic, then the output pass
             pending = None
             for t in iter_tiles(pan.shape, tile, halo, ratio, None, is_cancelled):
-                ms, pn = _to_tensors(ms_lr[:, t.lr_read[0], t.lr_read[1]], pan[t.read], scale)
+                ms, pn = _to_tensors(ms_lr[:, t.lr_read[0], t.lr_read[1]], pan[t.read], scale, device)
                 stats.core = (t.crop[0].start, t.crop[0].stop, t.crop[1].start, t.crop[1].stop)
                 try:
                     res = model(ms, pn, stats)
                 except StopForward as stop:
                     pending = stop.args[0]
                     continue
-                out[:, t.write[0], t.write[1]] = res.clamp(0, 1)[0, :, t.crop[0], t.crop[1]].numpy()
+                out[:, t.write[0], t.write[1]] = res.clamp(0, 1)[0, :, t.crop[0], t.crop[1]].cpu().numpy()
             if pending is None:
                 break
             finalize = _finalizer(model, pending)
@@ -111,3 +112,14 @@ def export_onnx(model, path, ms_shape=(1, 8, 64, 64), opset: int = 17, dynamic: 
     torch.onnx.export(model.eval(), (ms, pan), str(path), input_names=["ms", "pan"], output_names=["fused"],
                       opset_version=opset, dynamic_axes=axes, dynamo=False)
     return str(path)
+
+
+def load_for_card(card, weights_path, device: str = "auto"):
+    """The card's network with its verified weights on ``device`` (auto, cpu, cuda):
+    (model, torch device, description of the device for the log)."""
+    from ..runtime.architectures import build_architecture
+    from ..runtime.backends import describe_torch_device, load_state_dict, torch_device
+    model = build_architecture(card.architecture, card.architecture_kwargs)
+    load_state_dict(model, weights_path, card.format)
+    dev = torch_device(device)
+    return model.to(dev).eval(), dev, describe_torch_device(dev)

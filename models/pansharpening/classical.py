@@ -15,7 +15,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 from scipy import optimize
 
-from ._compat import UserError
+from ..errors import UserError
 from .filters import (ATROUS_HALO, MTF_TAPS, atrous_lowpass, check_ratio, decimate, gaussian_fir,
                       get_sensor, imresize, interp23tap, interp23tap_halo, lp_filter_gauss, mtf_filter)
 

@@ -12,7 +12,7 @@ from typing import Sequence, Tuple
 import numpy as np
 from scipy import ndimage, signal
 
-from ._compat import UserError
+from ..errors import UserError
 
 MTF_TAPS = 41  # size of the toolbox's MTF-matched Gaussian FIR kernels
 

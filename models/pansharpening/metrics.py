@@ -12,7 +12,7 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
-from ._compat import UserError
+from ..errors import UserError
 from .filters import decimate, get_sensor, imresize, interp23tap, mtf_filter, check_ratio
 
 BORDER_CUT = 21  # toolbox dim_cut at reduced resolution

@@ -3,7 +3,7 @@ resolution ratio, so each tile's MS window is an exact LR window and decimation 
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Tuple
 
-from ._compat import Cancelled, UserError
+from ..errors import Cancelled, UserError
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,14 @@ from rsai_toolbox.models.pansharpening import classical as C  # noqa: E402
 from rsai_toolbox.models.pansharpening import filters as F  # noqa: E402
 from rsai_toolbox.models.pansharpening import metrics as M  # noqa: E402
 
-# LGPNet: the released state_dict holds a 'temperature' tensor the released code never uses;
-# our rebuild loads strictly and sharpens the WV2 pair, but on the tiny WV3 pair it does not beat
-# bicubic, so the architecture is probably not exactly the one these weights were trained with.
-LGPNET_WV3 = pytest.mark.xfail(reason="ADWM-LGPNet rebuild does not match the released weights on WV3",
-                               strict=False)
+# LGPNet: re-checked against the authors' model/bwnet_lgpnet.py (Jie-1203/ADWM @ 492c2f6): with
+# the same weights our forward pass equals theirs within 1e-6 on the WV3 pair (full and reduced),
+# so this is how the released weights behave, not a rebuild error. Reduced-resolution WV3 (8x8 MS):
+# ERGAS 14.17 / Q8 0.244 / SAM 10.94 against bicubic 12.80 / 0.260 / 10.09 (it does beat bicubic
+# on WV2: ERGAS 6.47 vs 7.90). 'temperature' is in the state_dict but unused by their code too.
+LGPNET_WV3 = pytest.mark.xfail(reason="the released ADWM-LGPNet weights do worse than bicubic on the "
+                               "tiny WV3 pair (ERGAS 14.17 vs 12.80), with a forward pass equal to "
+                               "the authors' code", strict=False)
 
 
 def _weights(shared_data, name):

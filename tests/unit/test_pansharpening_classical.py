@@ -43,7 +43,7 @@ def test_brovey_is_gdal_weighted_brovey():
 
 
 def test_unknown_method_and_bad_sizes_are_user_errors():
-    from rsai_toolbox.models.pansharpening._compat import UserError
+    from rsai_toolbox.models.errors import UserError
     with pytest.raises(UserError):
         C.fit("ihs", np.ones((4, 8, 8)), np.ones((32, 32)))
     with pytest.raises(UserError):

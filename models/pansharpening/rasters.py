@@ -1,0 +1,393 @@
+"""Pansharpening of rasters on disk: check the PAN/MS pair, put the MS on a grid aligned with
+the PAN, and fuse tile by tile (or strip by strip) into a GeoTIFF on the PAN grid.
+
+The MS may have another extent, resolution or CRS: GDAL warps it (cubic; nearest when the grids
+already line up, so nothing changes) onto the *low-resolution grid aligned with the PAN*: the
+PAN's origin and CRS, pixel = ratio x the PAN pixel. The ratio is derived from the pixel sizes
+and must be close to an integer. Global statistics come from ``classical.fit`` on the whole
+image, or on an averaged overview for big rasters; each tile is then fused with those
+parameters and the core's halo, so tiles equal the untiled result. Weighted Brovey is computed
+the way GDAL's pansharpening VRT does it: GDAL upsamples the MS (cubic) and the pointwise
+Brovey runs in float32 on large strips, several strips at once.
+"""
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+from osgeo import gdal, gdal_array, osr
+
+from ..errors import Cancelled, UserError
+from ..runtime import raster
+from . import classical
+from .filters import check_ratio, get_sensor
+from .tiling import iter_tiles
+
+FIT_MAX_PAN_PIXELS = 2048 * 2048  # above: fit on an averaged overview at the same ratio
+TILE = 1024  # PAN pixels per tile core (classical filter methods)
+STRIP_ROWS = 1024  # PAN rows per Brovey strip
+RATIO_TOLERANCE = 0.05  # relative distance of the pixel-size ratio to an integer
+OUTPUT_TYPES = ("float32", "input")  # float32 DN, or the MS data type (rounded, clipped)
+
+
+def _no_progress(_fraction: float) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclass
+class Pair:
+    """A checked PAN/MS pair: the PAN grid and the MS on the aligned low-resolution grid."""
+
+    pan_path: str
+    ms_path: str
+    pan: raster.RasterInfo
+    ms: raster.RasterInfo
+    ratio: int
+    lr_width: int  # aligned MS grid: ceil(PAN size / ratio)
+    lr_height: int
+    lr_source: str  # a GDAL dataset name (the MS itself or a warped VRT) on the aligned grid
+    lr_offset: tuple[int, int]  # (col, row) of the aligned grid inside lr_source
+    ms_data_type: int
+    warnings: list
+
+    @property
+    def band_count(self) -> int:
+        return self.ms.band_count
+
+    def open_lr(self) -> gdal.Dataset:
+        return gdal.Open(self.lr_source)
+
+    def read_ms(self, ds: gdal.Dataset, row0: int, row1: int, col0: int, col1: int,
+                upsample: bool = False) -> np.ndarray:
+        """MS (bands, rows, cols) on the aligned grid, rows/cols in LR pixels, float32; with
+        ``upsample`` GDAL resamples it (cubic) onto the PAN pixels of that window."""
+        ox, oy = self.lr_offset
+        w, h = col1 - col0, row1 - row0
+        kwargs = {}
+        if upsample:
+            kwargs = dict(buf_xsize=w * self.ratio, buf_ysize=h * self.ratio,
+                          resample_alg=gdal.GRIORA_Cubic)
+        out = ds.ReadAsArray(col0 + ox, row0 + oy, w, h, band_list=list(range(1, self.band_count + 1)),
+                             buf_type=gdal.GDT_Float32, **kwargs)
+        return out.reshape((self.band_count,) + out.shape[-2:])
+
+    def read_pan(self, ds: gdal.Dataset, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
+        """PAN window, float32; rows/cols past the image (size not a multiple of ratio) repeat
+        the edge."""
+        r1, c1 = min(row1, self.pan.height), min(col1, self.pan.width)
+        block = ds.GetRasterBand(1).ReadAsArray(col0, row0, c1 - col0, r1 - row0,
+                                                buf_type=gdal.GDT_Float32)
+        if (r1, c1) != (row1, col1):
+            block = np.pad(block, ((0, row1 - r1), (0, col1 - c1)), mode="edge")
+        return block
+
+    def read_all(self, max_pan_pixels: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+        """(ms_lr, pan) of the whole aligned grid, averaged down by a whole factor when the PAN
+        is bigger than ``max_pan_pixels`` (the ratio between them is kept)."""
+        factor = 1
+        if max_pan_pixels:
+            factor = max(1, math.ceil(math.sqrt(self.lr_width * self.lr_height * self.ratio ** 2
+                                                / max_pan_pixels)))
+        lr = self.open_lr()
+        pan_ds = gdal.Open(self.pan_path)
+        if factor == 1:
+            return (self.read_ms(lr, 0, self.lr_height, 0, self.lr_width),
+                    self.read_pan(pan_ds, 0, self.lr_height * self.ratio, 0, self.lr_width * self.ratio))
+        h, w = self.lr_height // factor, self.lr_width // factor
+        ox, oy = self.lr_offset
+        ms = lr.ReadAsArray(ox, oy, w * factor, h * factor, buf_xsize=w, buf_ysize=h,
+                            band_list=list(range(1, self.band_count + 1)),
+                            buf_type=gdal.GDT_Float32, resample_alg=gdal.GRIORA_Average)
+        size = (h * factor * self.ratio, w * factor * self.ratio)
+        pan = pan_ds.GetRasterBand(1).ReadAsArray(
+            0, 0, min(size[1], self.pan.width), min(size[0], self.pan.height),
+            buf_xsize=w * self.ratio, buf_ysize=h * self.ratio, buf_type=gdal.GDT_Float32,
+            resample_alg=gdal.GRIORA_Average)
+        return ms.reshape((self.band_count, h, w)), pan
+
+
+def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
+    """Check PAN and MS and describe how the MS lines up with the PAN grid."""
+    pan_ds = raster.open_raster(pan_path)
+    ms_ds = raster.open_raster(ms_path)
+    pan, ms = raster.raster_info(pan_ds), raster.raster_info(ms_ds)
+    if pan.band_count != 1:
+        raise UserError(f"the PAN raster {pan_path} has {pan.band_count} bands; pansharpening needs "
+                        "a single-band panchromatic raster. Give the PAN band alone (e.g. "
+                        "gdal_translate -b 1) and the multispectral bands as MS.")
+    if ms.band_count < 2:
+        raise UserError(f"the MS raster {ms_path} has {ms.band_count} band; MS needs the "
+                        "multispectral bands (at least 2). Did you swap PAN and MS?")
+    if pan.geotransform[2] or pan.geotransform[4]:
+        raise UserError(f"the PAN raster {pan_path} is rotated; warp it to a north-up grid "
+                        "first (gdalwarp).")
+    warnings = []
+    same_crs = _same_crs(pan.projection, ms.projection)
+    if not same_crs and not (pan.projection and ms.projection):
+        warnings.append("Warning: PAN or MS has no CRS; both are taken to be in the same "
+                        "coordinates.")
+        same_crs = True
+    pan_res = abs(pan.geotransform[1])
+    if same_crs:
+        ms_gt = ms.geotransform
+        ms_bounds = _bounds(ms_gt, ms.width, ms.height)
+    else:
+        warped = gdal.Warp("", ms_ds, format="VRT", dstSRS=pan.projection)
+        ms_gt = warped.GetGeoTransform()
+        ms_bounds = _bounds(ms_gt, warped.RasterXSize, warped.RasterYSize)
+    pan_bounds = _bounds(pan.geotransform, pan.width, pan.height)
+    overlap = (max(pan_bounds[0], ms_bounds[0]), max(pan_bounds[1], ms_bounds[1]),
+               min(pan_bounds[2], ms_bounds[2]), min(pan_bounds[3], ms_bounds[3]))
+    if overlap[0] >= overlap[2] or overlap[1] >= overlap[3]:
+        raise UserError(f"MS ({ms_path}) and PAN ({pan_path}) do not overlap (MS extent "
+                        f"{_fmt(ms_bounds)}, PAN extent {_fmt(pan_bounds)} in the PAN's CRS). "
+                        "Check that both show the same place and that their CRS are set right.")
+    ratio_f = abs(ms_gt[1]) / pan_res
+    ratio = round(ratio_f)
+    if ratio < 1 or abs(ratio_f - ratio) > RATIO_TOLERANCE * ratio:
+        raise UserError(f"the MS pixel ({abs(ms_gt[1]):g}) is {ratio_f:.3f} x the PAN pixel "
+                        f"({pan_res:g}), not close to a whole number. Resample the MS to an "
+                        "integer multiple of the PAN pixel size (e.g. gdalwarp -tr), usually 4.")
+    check_ratio(ratio)
+    lr_w, lr_h = -(-pan.width // ratio), -(-pan.height // ratio)
+    lr_gt = (pan.geotransform[0], pan.geotransform[1] * ratio, 0.0,
+             pan.geotransform[3], 0.0, pan.geotransform[5] * ratio)
+    offset = _aligned_offset(ms.geotransform, lr_gt, pan_res) if same_crs else None
+    if offset is not None and (offset[0] < 0 or offset[1] < 0 or offset[0] + lr_w > ms.width
+                               or offset[1] + lr_h > ms.height):
+        offset = None  # aligned, but the MS does not cover the whole PAN: warp (fills nodata)
+    if offset is not None:
+        source, lr_offset = ms_path, offset
+    else:
+        bounds = (lr_gt[0], lr_gt[3] + lr_gt[5] * lr_h, lr_gt[0] + lr_gt[1] * lr_w, lr_gt[3])
+        source = f"/vsimem/rsai_pansharpen_{os.getpid()}_{id(pan)}.vrt"
+        gdal.Warp(source, ms_ds, format="VRT", dstSRS=pan.projection or None,
+                  outputBounds=bounds, width=lr_w, height=lr_h, resampleAlg="cubic",
+                  multithread=True)
+        lr_offset = (0, 0)
+    return Pair(pan_path, ms_path, pan, ms, ratio, lr_w, lr_h, source, lr_offset,
+                ms_ds.GetRasterBand(1).DataType, warnings)
+
+
+def _same_crs(a: str, b: str) -> bool:
+    if not a or not b:
+        return not a and not b
+    sa, sb = osr.SpatialReference(), osr.SpatialReference()
+    sa.ImportFromWkt(a)
+    sb.ImportFromWkt(b)
+    return bool(sa.IsSame(sb))
+
+
+def _bounds(gt, width, height):
+    xs = (gt[0], gt[0] + gt[1] * width)
+    ys = (gt[3], gt[3] + gt[5] * height)
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _fmt(bounds) -> str:
+    return "(" + ", ".join(f"{v:.1f}" for v in bounds) + ")"
+
+
+def _aligned_offset(ms_gt, lr_gt, pan_res):
+    """(col, row) of the aligned LR grid inside the MS when their pixels coincide, else None."""
+    tol = 1e-3 * pan_res
+    if abs(ms_gt[1] - lr_gt[1]) > tol or abs(ms_gt[5] - lr_gt[5]) > tol or ms_gt[2] or ms_gt[4]:
+        return None
+    col = (lr_gt[0] - ms_gt[0]) / ms_gt[1]
+    row = (lr_gt[3] - ms_gt[3]) / ms_gt[5]
+    if abs(col - round(col)) * abs(ms_gt[1]) > tol or abs(row - round(row)) * abs(ms_gt[5]) > tol:
+        return None
+    return int(round(col)), int(round(row))
+
+
+# --------------------------------------------------------------------------- value checks
+def check_values(pair: Pair, sensor: str) -> tuple[list[str], bool]:
+    """Warnings about the value range, and whether the data look like 0..1 reflectance."""
+    ms, pan = pair.read_all(256 * 256)
+    top = float(max(np.nanmax(ms), np.nanmax(pan)))
+    s = get_sensor(sensor)
+    warnings = []
+    unit_scale = top <= 1.5
+    if unit_scale:
+        warnings.append(f"Warning: the values reach only {top:.3g}: this looks like reflectance "
+                        f"already scaled to 0..1, not {s.name} DN (0..{s.max_value}). The deep "
+                        "models take it as already normalised; the quality index Q2n expects DN "
+                        "(scale the rasters by the sensor's range for comparable figures).")
+    elif top > s.max_value:
+        warnings.append(f"Warning: values reach {top:.0f}, beyond the {s.name} range 0.."
+                        f"{s.max_value} ({int(math.log2(s.max_value + 1))}-bit DN). Check SENSOR "
+                        "(generic for other sensors) or rescale the inputs; the deep models "
+                        "expect values in that range.")
+    return warnings, unit_scale
+
+
+# --------------------------------------------------------------------------- output
+def _gdal_type(pair: Pair, output_type: str) -> int:
+    if output_type not in OUTPUT_TYPES:
+        raise UserError(f"OUTPUT_TYPE must be one of {OUTPUT_TYPES}, not {output_type!r}")
+    return gdal.GDT_Float32 if output_type == "float32" else pair.ms_data_type
+
+
+def _cast(block: np.ndarray, data_type: int) -> np.ndarray:
+    if data_type == gdal.GDT_Float32:
+        return block.astype(np.float32, copy=False)
+    dtype = np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(data_type))
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(block), info.min, info.max).astype(dtype)
+    return block.astype(dtype)
+
+
+def _create_output(pair: Pair, path: str, data_type: int, band_names: Sequence[str]):
+    nodata = raster.FLOAT_NODATA if data_type in (gdal.GDT_Float32, gdal.GDT_Float64) else 0
+    return raster.create_like(pair.pan, path, pair.band_count, data_type, nodata, band_names)
+
+
+def _band_names(pair: Pair) -> list[str]:
+    return [d or f"band {i + 1}" for i, d in enumerate(pair.ms.descriptions)]
+
+
+# --------------------------------------------------------------------------- classical
+def pansharpen_classical(pair: Pair, method: str, output: str, sensor: str = "generic",
+                         output_type: str = "float32", weights: Optional[Sequence[float]] = None,
+                         tile: int = TILE, threads: int = 0,
+                         progress: Callable[[float], None] = _no_progress,
+                         is_cancelled: Callable[[], bool] = _never,
+                         log: Callable[[str], None] = print) -> dict:
+    """Fuse with a classical method into ``output`` (GeoTIFF on the PAN grid). Returns the
+    fitted parameters."""
+    raster.check_output_path(output, [pair.pan_path, pair.ms_path])
+    data_type = _gdal_type(pair, output_type)
+    if method == "brovey":
+        params = classical.fit("brovey", np.zeros((pair.band_count, 1, 1)),
+                               np.zeros((pair.ratio, pair.ratio)), pair.ratio, sensor, weights)
+        _brovey_strips(pair, params, output, data_type, threads, progress, is_cancelled)
+        return params
+    ms_fit, pan_fit = pair.read_all(FIT_MAX_PAN_PIXELS)
+    if pan_fit.shape[0] < pair.lr_height * pair.ratio:
+        log(f"Global statistics from an overview of {pan_fit.shape[1]} x {pan_fit.shape[0]} PAN "
+            "pixels (the raster is large)")
+    params = classical.fit(method, ms_fit, pan_fit, pair.ratio, sensor, weights)
+    del ms_fit, pan_fit
+    halo = classical.halo_px(method, pair.ratio)
+    shape = (pair.lr_height * pair.ratio, pair.lr_width * pair.ratio)
+    out = _create_output(pair, output, data_type, _band_names(pair))
+    lr, pan_ds = pair.open_lr(), gdal.Open(pair.pan_path)
+    r = pair.ratio
+    with raster.committed_outputs([out]):
+        for t in iter_tiles(shape, tile, halo, r, progress, is_cancelled):
+            ms_t = pair.read_ms(lr, t.lr_read[0].start, t.lr_read[0].stop,
+                                t.lr_read[1].start, t.lr_read[1].stop)
+            pan_t = pair.read_pan(pan_ds, t.read[0].start, t.read[0].stop,
+                                  t.read[1].start, t.read[1].stop)
+            fused = classical.pansharpen_tile(params, ms_t, pan_t, r)[:, t.crop[0], t.crop[1]]
+            rows = min(t.write[0].stop, pair.pan.height) - t.write[0].start
+            cols = min(t.write[1].stop, pair.pan.width) - t.write[1].start
+            out.write(_cast(fused[:, :rows, :cols], data_type), t.write[1].start, t.write[0].start)
+    return params
+
+
+def brovey(weights: Sequence[float], ms_up: np.ndarray, pan: np.ndarray) -> np.ndarray:
+    """GDAL's weighted Brovey in float32: pseudo-PAN = sum_b w_b MS_b, out_b = MS_b * PAN /
+    pseudo-PAN (0 where pseudo-PAN is 0). ``ms_up`` is already on the PAN grid."""
+    ms_up = np.asarray(ms_up, dtype=np.float32)
+    w = np.asarray(weights, dtype=np.float32)
+    pseudo = np.zeros(ms_up.shape[1:], dtype=np.float32)
+    for b in range(ms_up.shape[0]):
+        pseudo += w[b] * ms_up[b]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        factor = np.where(pseudo != 0, np.asarray(pan, dtype=np.float32) / pseudo, np.float32(0))
+    return ms_up * factor
+
+
+def _brovey_strips(pair, params, output, data_type, threads, progress, is_cancelled):
+    r = pair.ratio
+    strip = max(r, STRIP_ROWS // r * r)
+    starts = list(range(0, pair.pan.height, strip))
+    threads = threads or os.cpu_count() or 1
+
+    def job(y0):
+        if is_cancelled():
+            raise Cancelled("pansharpening cancelled")
+        lr, pan_ds = pair.open_lr(), gdal.Open(pair.pan_path)  # datasets are per thread
+        y1 = min(y0 + strip, pair.pan.height)
+        lr0, lr1 = y0 // r, -(-y1 // r)
+        ms_up = pair.read_ms(lr, lr0, lr1, 0, pair.lr_width, upsample=True)
+        ms_up = ms_up[:, y0 - lr0 * r: y1 - lr0 * r, :pair.pan.width]
+        pan = pair.read_pan(pan_ds, y0, y1, 0, pair.pan.width)
+        return _cast(brovey(params["weights"], ms_up, pan), data_type)
+
+    out = _create_output(pair, output, data_type, _band_names(pair))
+    with raster.committed_outputs([out]), ThreadPoolExecutor(threads) as pool:
+        # at most 2 x threads strips in flight: memory stays bounded by the strip size
+        pending = {}
+        for i, y0 in enumerate(starts):
+            pending[y0] = pool.submit(job, y0)
+            while len(pending) > 2 * threads or (i == len(starts) - 1 and pending):
+                first = min(pending)
+                out.write(pending.pop(first).result(), 0, first)
+                progress((starts.index(first) + 1) / len(starts))
+                if is_cancelled():
+                    for f in pending.values():
+                        f.cancel()
+                    raise Cancelled("pansharpening cancelled")
+
+
+# --------------------------------------------------------------------------- deep (ADWM)
+def check_model_bands(pair: Pair, model_bands: int) -> None:
+    if pair.band_count != model_bands:
+        raise UserError(f"the MS has {pair.band_count} bands but this model was trained on "
+                        f"{model_bands} (WorldView-3: coastal, blue, green, yellow, red, red "
+                        f"edge, NIR1, NIR2). Give an {model_bands}-band MS in that order, or "
+                        "choose a classical METHOD, which takes any band count.")
+
+
+def pansharpen_deep(pair: Pair, model, model_bands: int, output: str, scale: float,
+                    output_type: str = "float32", device=None, tile: int = 512,
+                    progress: Callable[[float], None] = _no_progress,
+                    is_cancelled: Callable[[], bool] = _never) -> None:
+    """Fuse with a loaded ADWM network (whole-image statistics, tiled inference when the PAN is
+    bigger than ``tile``). ``scale`` maps DN to the network's 0..1 range."""
+    from .adwm import pansharpen_adwm
+    raster.check_output_path(output, [pair.pan_path, pair.ms_path])
+    check_model_bands(pair, model_bands)
+    data_type = _gdal_type(pair, output_type)
+    ms, pan = pair.read_all()
+    big = max(pan.shape) > tile
+    fused = pansharpen_adwm(model, ms, pan, scale=scale, tile=tile if big else None,
+                            progress=progress, is_cancelled=is_cancelled, device=device)
+    out = _create_output(pair, output, data_type, _band_names(pair))
+    with raster.committed_outputs([out]):
+        out.write(_cast(fused[:, :pair.pan.height, :pair.pan.width], data_type), 0, 0)
+    progress(1.0)
+
+
+def rgb_bands(sensor: str, band_count: int) -> tuple[int, int, int]:
+    """1-based red, green, blue bands for a true-colour composite of the fused MS."""
+    if band_count >= 8:
+        return 5, 3, 2  # WV2 / WV3: coastal, blue, green, yellow, red, red edge, NIR1, NIR2
+    if band_count >= 4:
+        return 3, 2, 1  # QB / GF2 / generic 4-band: blue, green, red, NIR
+    if band_count == 3:
+        return 1, 2, 3
+    return 1, min(2, band_count), min(2, band_count)
+
+
+# METHOD options of the tools, in order: core key, label.
+METHODS = (("brovey", "Weighted Brovey"), ("gsa", "GSA"), ("mtf_glp_hpm", "MTF-GLP-HPM"),
+           ("bdsd_pc", "BDSD-PC"), ("awlp", "AWLP"), ("adwm-fusionnet", "ADWM-FusionNet"),
+           ("adwm-lagconv", "ADWM-LAGConv"), ("adwm-lgpnet", "ADWM-LGPNet"))
+SENSOR_OPTIONS = ("WV3", "WV2", "QB", "GF2", "generic")
+
+
+def is_deep(method: str) -> bool:
+    """Deep methods are model card ids (adwm-*); the others are classical.METHODS."""
+    return method not in classical.METHODS

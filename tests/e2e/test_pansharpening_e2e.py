@@ -1,0 +1,203 @@
+"""rsai:pansharpen and rsai:pansharpening_quality through real qgis_process, on the shared
+WorldView-2 (1280 px PAN) and WorldView-3 (128 px PAN) pairs wrapped into GeoTIFFs."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal
+
+from rsai_toolbox.models.pansharpening import classical, metrics, quality, rasters
+
+from helpers import qgis_process, read, write_geotiff
+from helpers_pansharpening import geotransform, load_pair, write_pair
+
+CLASSICAL = {"brovey": 0, "gsa": 1, "mtf_glp_hpm": 2, "bdsd_pc": 3, "awlp": 4}
+ADWM = {"adwm_fusionnet": 5, "adwm_lagconv": 6, "adwm_lgpnet": 7}
+SENSOR = {"WV3": 0, "WV2": 1, "QB": 2, "GF2": 3, "generic": 4}
+BORDER = 40  # PAN pixels left out where a comparison is "away from borders"
+
+
+@pytest.fixture
+def profile(tmp_path):
+    return {"QGIS_CUSTOM_CONFIG_PATH": str(tmp_path / "qgis"),
+            "RSAI_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def wv2(shared_data, tmp_path_factory):
+    return write_pair(shared_data, "WV2", tmp_path_factory.mktemp("wv2"))
+
+
+@pytest.fixture(scope="module")
+def wv3(shared_data, tmp_path_factory):
+    return write_pair(shared_data, "WV3", tmp_path_factory.mktemp("wv3"))
+
+
+def pansharpen(pan, ms, out, method, sensor, profile, *extra, check=True):
+    return qgis_process("run", "rsai:pansharpen", "--", f"PAN={pan}", f"MS={ms}",
+                        f"METHOD={method}", f"SENSOR={SENSOR[sensor]}", "DEVICE=1",
+                        f"OUTPUT={out}", *extra, env=profile, check=check)
+
+
+def assert_on_pan_grid(out_path, pan_path, bands=8):
+    out, pan = gdal.Open(str(out_path)), gdal.Open(str(pan_path))
+    assert (out.RasterXSize, out.RasterYSize, out.RasterCount) == (
+        pan.RasterXSize, pan.RasterYSize, bands)
+    assert out.GetGeoTransform() == pytest.approx(pan.GetGeoTransform())
+    assert out.GetSpatialRef().GetAuthorityCode(None) == "32633"
+
+
+def assert_rgb_style(out_path, rgb=(5, 3, 2)):
+    qml = Path(out_path).with_suffix(".qml").read_text()
+    assert 'type="multibandcolor"' in qml
+    for colour, band in zip(("red", "green", "blue"), rgb):
+        assert f'{colour}Band="{band}"' in qml
+
+
+@pytest.mark.parametrize("method", list(CLASSICAL))
+def test_classical_methods_on_wv2_match_the_core(method, wv2, shared_data, tmp_path, profile):
+    pan_path, ms_path = wv2
+    out_path = tmp_path / f"{method}.tif"
+    pansharpen(pan_path, ms_path, out_path, CLASSICAL[method], "WV2", profile)
+    assert_on_pan_grid(out_path, pan_path)
+    assert_rgb_style(out_path)
+    fused, ds = read(out_path)
+    assert fused.dtype == np.float32
+    ms, pan = load_pair(shared_data, "WV2")
+    if method == "brovey":  # pointwise on GDAL's cubic upsampling: bit-exact
+        expected = rasters.brovey(np.full(8, 1 / 8), quality.gdal_cubic(ms, 4), pan)
+        assert np.array_equal(fused, expected)
+    else:  # tiled with halos against the untiled core, away from the borders
+        expected = classical.pansharpen(method, ms, pan, 4, "WV2")
+        inner = (slice(None), slice(BORDER, -BORDER), slice(BORDER, -BORDER))
+        np.testing.assert_allclose(fused[inner], expected[inner], rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(ADWM))
+def test_adwm_on_wv3_with_local_weights_matches_the_core(name, wv3, shared_data, tmp_path, profile):
+    from rsai_toolbox.models.pansharpening import adwm
+    pan_path, ms_path = wv3
+    weights = shared_data / "pansharpening" / "adwm_weights" / adwm.RELEASED_WEIGHTS[name]
+    out_path = tmp_path / f"{name}.tif"
+    run = pansharpen(pan_path, ms_path, out_path, ADWM[name], "WV3", profile, f"WEIGHTS={weights}")
+    log = run.stdout + run.stderr
+    assert f"Model {name.replace('_', '-')} (MIT) from local file" in log and "device torch cpu" in log
+    assert_on_pan_grid(out_path, pan_path)
+    assert_rgb_style(out_path)
+    ms, pan = load_pair(shared_data, "WV3")
+    expected = adwm.pansharpen_adwm(adwm.load_adwm(name, weights), ms, pan)
+    fused, _ = read(out_path)
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    # LAGConv is ill-conditioned in float32: the core alone moves by 1.4e-3 between 1 and N
+    # torch threads (5e-3 against float64), so it gets a looser bound than the others.
+    tolerance = 5e-3 if name == "adwm_lagconv" else 1e-4
+    assert np.abs(fused[inner] / 2047 - expected[inner] / 2047).max() < tolerance
+
+
+def test_ms_in_another_crs_is_warped_onto_the_pan_grid(wv2, tmp_path, profile):
+    pan_path, ms_path = wv2
+    moved = tmp_path / "ms_3857.tif"
+    gdal.Warp(str(moved), str(ms_path), dstSRS="EPSG:3857", resampleAlg="cubic")
+    pansharpen(pan_path, ms_path, tmp_path / "same.tif", CLASSICAL["gsa"], "WV2", profile)
+    run = pansharpen(pan_path, moved, tmp_path / "warped.tif", CLASSICAL["gsa"], "WV2", profile)
+    assert "ratio 4" in run.stdout + run.stderr
+    assert_on_pan_grid(tmp_path / "warped.tif", pan_path)
+    same, warped = read(tmp_path / "same.tif")[0], read(tmp_path / "warped.tif")[0]
+    inner = (slice(None), slice(BORDER, -BORDER), slice(BORDER, -BORDER))
+    # twice resampled MS: close to the direct run, not equal
+    assert np.median(np.abs(warped[inner] - same[inner]) / same[inner]) < 0.05
+
+
+@pytest.fixture
+def bad_inputs(wv2, shared_data, tmp_path):
+    ms, pan = load_pair(shared_data, "WV2")
+    far = list(geotransform(2.0))
+    far[0] += 1e5
+    return {
+        "pan": wv2[0], "ms": wv2[1],
+        "far": write_geotiff(tmp_path / "far.tif", ms.astype(np.uint16), tuple(far)),
+        "odd_ratio": write_geotiff(tmp_path / "odd.tif", ms.astype(np.uint16), geotransform(1.7)),
+        "four_bands": write_geotiff(tmp_path / "four.tif", ms[[1, 2, 4, 6]].astype(np.uint16),
+                                    geotransform(2.0)),
+    }
+
+
+@pytest.mark.parametrize("pan,ms,method,message", [
+    ("ms", "ms", "gsa", "has 8 bands; pansharpening needs a single-band panchromatic raster"),
+    ("pan", "far", "gsa", "do not overlap"),
+    ("pan", "odd_ratio", "gsa", "not close to a whole number"),
+    ("pan", "four_bands", "adwm_fusionnet", "the MS has 4 bands but this model was trained on 8"),
+])
+def test_bad_input_fails_with_a_clear_message(bad_inputs, tmp_path, profile, pan, ms, method, message):
+    method_index = {**CLASSICAL, **ADWM}[method]
+    result = pansharpen(bad_inputs[pan], bad_inputs[ms], tmp_path / "out.tif", method_index, "WV2",
+                        profile, check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    assert not (tmp_path / "out.tif").exists()
+
+
+def test_values_beyond_the_bit_depth_and_unit_reflectance_warn(wv2, shared_data, tmp_path, profile):
+    pan_path, ms_path = wv2
+    run = pansharpen(pan_path, ms_path, tmp_path / "gf2.tif", CLASSICAL["brovey"], "GF2", profile)
+    assert "beyond the GF2 range 0..1023" in run.stdout + run.stderr
+    ms, pan = load_pair(shared_data, "WV2")
+    ms_r = write_geotiff(tmp_path / "ms_r.tif", (ms / 2047).astype(np.float32), geotransform(2.0))
+    pan_r = write_geotiff(tmp_path / "pan_r.tif", (pan / 2047).astype(np.float32)[None],
+                          geotransform(0.5))
+    run = pansharpen(pan_r, ms_r, tmp_path / "r.tif", CLASSICAL["brovey"], "WV2", profile)
+    assert "looks like reflectance already scaled to 0..1" in run.stdout + run.stderr
+    assert np.isfinite(read(tmp_path / "r.tif")[0]).all()
+
+
+def _csv(path):
+    with open(path, newline="") as f:
+        return {row["index"]: float(row["value"]) for row in csv.DictReader(f)}
+
+
+def test_quality_full_resolution_matches_the_core_and_writes_html(wv2, shared_data, tmp_path, profile):
+    pan_path, ms_path = wv2
+    pansharpen(pan_path, ms_path, tmp_path / "gsa.tif", CLASSICAL["gsa"], "WV2", profile)
+    run = qgis_process("run", "rsai:pansharpening_quality", "--", f"FUSED={tmp_path / 'gsa.tif'}",
+                       f"MS={ms_path}", f"PAN={pan_path}", "MODE=0", f"SENSOR={SENSOR['WV2']}",
+                       f"OUTPUT_TABLE={tmp_path / 'q.html'}", env=profile)
+    ms, pan = load_pair(shared_data, "WV2")
+    expected = metrics.full_resolution_indices(read(tmp_path / "gsa.tif")[0].astype(np.float64),
+                                               ms, pan, 4, "WV2")
+    html = (tmp_path / "q.html").read_text()
+    for key, value in expected.items():
+        assert f"{key}:\t{value:.6g}"[:len(key) + 7] in run.stdout  # number output
+        assert f"<td>{key}</td><td>{value:.6f}</td>" in html
+    assert 0 < expected["HQNR"] < 1
+
+
+def test_quality_reduced_resolution_matches_the_core_and_writes_csv(wv2, shared_data, tmp_path, profile):
+    pan_path, ms_path = wv2
+    qgis_process("run", "rsai:pansharpening_quality", "--", f"MS={ms_path}", f"PAN={pan_path}",
+                 "MODE=1", f"METHOD={CLASSICAL['gsa']}", f"SENSOR={SENSOR['WV2']}",
+                 f"OUTPUT_TABLE={tmp_path / 'q.csv'}", env=profile)
+    ms, pan = load_pair(shared_data, "WV2")
+    ms_r, pan_r, ref = metrics.reduced_resolution_pair(ms, pan, 4, "WV2")
+    expected = metrics.reduced_resolution_indices(classical.pansharpen("gsa", ms_r, pan_r, 4, "WV2"),
+                                                  ref, 4)
+    got = _csv(tmp_path / "q.csv")
+    assert set(got) == set(expected)
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], abs=2e-6)
+
+
+def test_graphical_model_chains_pansharpen_into_quality(wv2, shared_data, tmp_path, profile):
+    pan_path, ms_path = wv2
+    model3 = Path(__file__).with_name("models") / "pansharpen_then_quality.model3"
+    qgis_process("run", str(model3), "--", f"PAN={pan_path}", f"MS={ms_path}",
+                 f"pansharpen:fused={tmp_path / 'fused.tif'}",
+                 f"quality:table={tmp_path / 'table.csv'}", env=profile)
+    assert_on_pan_grid(tmp_path / "fused.tif", pan_path)
+    ms, pan = load_pair(shared_data, "WV2")
+    expected = metrics.full_resolution_indices(read(tmp_path / "fused.tif")[0].astype(np.float64),
+                                               ms, pan, 4, "WV2")
+    got = _csv(tmp_path / "table.csv")
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=2e-6)
