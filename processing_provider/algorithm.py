@@ -1,7 +1,7 @@
 """What every rsai algorithm shares: naming, help, feedback callbacks and error translation.
 
 A tool subclasses ``RsaiAlgorithm``, sets its name/display name/group/help as class attributes
-and writes ``initAlgorithm`` and ``run``; ``processAlgorithm`` turns core errors into messages
+and writes ``initAlgorithm`` and ``run_tool``; ``processAlgorithm`` turns core errors into messages
 QGIS shows in the dialog and the qgis_process output.
 """
 
@@ -100,15 +100,8 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(exc))
 
     def run_tool(self, parameters, context, callbacks: Callbacks) -> dict:
+        """The tool's work (named so as not to hide QgsProcessingAlgorithm.run)."""
         raise NotImplementedError
-
-    def __init_subclass__(cls, **kwargs):
-        # A tool's ``run(parameters, context, callbacks)`` would hide QgsProcessingAlgorithm.run,
-        # which processing.run() and the dialogs call: it becomes ``run_tool`` instead.
-        super().__init_subclass__(**kwargs)
-        if "run" in cls.__dict__:
-            cls.run_tool = cls.__dict__["run"]
-            delattr(cls, "run")
 
     # Parameters several tools share, so their names and meanings stay the same everywhere.
     def add_device_parameter(self, name: str = "DEVICE") -> None:

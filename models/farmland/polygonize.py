@@ -38,6 +38,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import Cancelled, UserError
+from ..runtime.raster import open_raster
 
 _FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 _METRES_PER_DEGREE = 111_320.0
@@ -70,7 +71,7 @@ def polygonize_fields(class_raster_path, output_gpkg_path, field_value: int = 1,
     if min_area_m2 < 0 or simplify_tolerance_m < 0:
         raise UserError("minimum area and simplification tolerance must be zero or positive")
 
-    src = _open_raster(gdal, class_raster_path, "class raster")
+    src = open_raster(class_raster_path, "class raster")
     if band < 1 or band > src.RasterCount:
         raise UserError(f"class raster {class_raster_path} has no band {band}")
     classes = src.GetRasterBand(band).ReadAsArray()
@@ -167,16 +168,6 @@ def polygonize_fields(class_raster_path, output_gpkg_path, field_value: int = 1,
         "area_method": metric.method,
         "warnings": warnings,
     }
-
-
-def _open_raster(gdal, path, what):
-    try:
-        ds = gdal.Open(str(path))
-    except RuntimeError as exc:
-        raise UserError(f"cannot open {what} {path}: {exc}") from exc
-    if ds is None:
-        raise UserError(f"cannot open {what} {path}")
-    return ds
 
 
 def _check_cancel(cancelled):
@@ -281,7 +272,7 @@ class _Metric:
 
 def _mean_probability(gdal, path, band_number, labels, n_fields, like) -> np.ndarray:
     """Mean probability per label id (index = id; NaN where no valid pixel)."""
-    ds = _open_raster(gdal, path, "probability raster")
+    ds = open_raster(path, "probability raster")
     if (ds.RasterXSize, ds.RasterYSize) != (like.RasterXSize, like.RasterYSize) or not np.allclose(
             ds.GetGeoTransform(), like.GetGeoTransform(), rtol=0, atol=1e-9 * max(
                 1.0, max(abs(v) for v in like.GetGeoTransform()))):

@@ -57,7 +57,7 @@ Cite: {CITATION}."""
         self.addOutput(QgsProcessingOutputNumber("CLASSIFIED_PIXELS",
                                                  self.tr("Classified pixels")))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context).source()
         model = load_model(self.parameterAsFile(parameters, "MODEL", context))
         mask = self.parameterAsRasterLayer(parameters, "MASK", context)

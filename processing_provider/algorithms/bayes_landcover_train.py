@@ -101,7 +101,7 @@ Cite: {CITATION}."""
                             ("TRAIN_PIXELS", "Training pixels"), ("TEST_PIXELS", "Test pixels")):
             self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         raster = self.parameterAsRasterLayer(parameters, "INPUT", context).source()
         vector, layer = vector_file(self, parameters, "TRAINING", context, callbacks.log)
         model_path = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)

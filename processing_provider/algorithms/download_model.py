@@ -22,7 +22,7 @@ Outputs: the local weights file and the model reference, unchanged, for chaining
         self.addOutput(QgsProcessingOutputFile("WEIGHTS", self.tr("Cached weights file")))
         self.addOutput(QgsProcessingOutputString("MODEL", self.tr("Model")))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         reference = self.parameterAsString(parameters, "MODEL", context)
         model = resolve_model(reference, callbacks)
         callbacks.log(f"{model.card.id}: weights ready at {model.weights} "

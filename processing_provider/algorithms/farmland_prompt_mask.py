@@ -65,7 +65,7 @@ farmland prompts see also FarmSeg-VL (Tao et al., ESSD 2025)."""
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT_PROBABILITIES", self.tr("Probability"), optional=True, createByDefault=False))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)

@@ -70,7 +70,7 @@ the file's sha256 is recorded at the first download and checked on every later u
             "OUTPUT_PROBABILITIES", self.tr("Class probabilities"), optional=True,
             createByDefault=False))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         def source(name):
             layer = self.parameterAsRasterLayer(parameters, name, context)
             return layer.source() if layer is not None else None

@@ -66,7 +66,7 @@ Output: the folder and the installed packages. The log shows pip's output."""
         self.addOutput(QgsProcessingOutputFolder("FOLDER", self.tr("Install folder")))
         self.addOutput(QgsProcessingOutputString("INSTALLED", self.tr("Installed packages")))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         variant = dependencies.VARIANTS[self.parameterAsEnum(parameters, "TARGET", context)]
         if variant == dependencies.CUDA and dependencies.nvidia_driver() is None:
             callbacks.log("Warning: no NVIDIA driver found on this machine; the CUDA builds "

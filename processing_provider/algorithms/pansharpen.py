@@ -98,7 +98,7 @@ TGRS 2015 (and its 2021 update); Brovey as in GDAL."""
         self.addParameter(output_type)
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Pansharpened")))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         pan = self.parameterAsRasterLayer(parameters, "PAN", context).source()
         ms = self.parameterAsRasterLayer(parameters, "MS", context).source()
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)

@@ -52,7 +52,7 @@ Khan et al., IEEE TGRS 2009 (D_lambda_K). ADWM: {CITATION_ADWM}; weights MIT lic
         for name in quality.REDUCED + quality.FULL:
             self.addOutput(QgsProcessingOutputNumber(name, name))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         ms = self.parameterAsRasterLayer(parameters, "MS", context).source()
         pan = self.parameterAsRasterLayer(parameters, "PAN", context).source()
         mode = MODES[self.parameterAsEnum(parameters, "MODE", context)]

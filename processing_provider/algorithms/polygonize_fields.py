@@ -58,7 +58,7 @@ polygonization itself is part of this plugin (GPL-2.0-or-later)."""
         self.addOutput(QgsProcessingOutputNumber("COUNT", self.tr("Number of polygons")))
         self.addOutput(QgsProcessingOutputNumber("TOTAL_AREA_M2", self.tr("Total area (m²)")))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         classes = self.parameterAsRasterLayer(parameters, "INPUT", context)
         probabilities = self.parameterAsRasterLayer(parameters, "PROBABILITIES", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)

@@ -46,7 +46,7 @@ verified by sha256 on every use. The licence and citation of each model are on i
             "OUTPUT_PROBABILITIES", self.tr("Class probabilities"), optional=True,
             createByDefault=False))
 
-    def run(self, parameters, context, callbacks):
+    def run_tool(self, parameters, context, callbacks):
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
