@@ -18,7 +18,8 @@ from pathlib import Path
 from .errors import UserError
 from .hub import WeightsSource
 
-TASKS = ("segmentation", "regression")
+# pansharpening cards describe two-input models (PAN + MS), run by rsai:pansharpen.
+TASKS = ("segmentation", "regression", "pansharpening")
 FORMATS = ("onnx", "safetensors", "torch_state_dict")
 
 # Colours for classes that arrive without one (Deepness files, bare ONNX models).
@@ -131,8 +132,8 @@ def card_from_dict(data: dict, origin: str = "card") -> ModelCard:
         raise UserError(f"{origin}: outputs.activation must be softmax or none")
     if card.task == "segmentation" and not card.classes:
         raise UserError(f"{origin}: a segmentation card needs outputs.classes")
-    if card.task == "regression" and not card.targets:
-        raise UserError(f"{origin}: a regression card needs outputs.targets")
+    if card.task != "segmentation" and not card.targets:
+        raise UserError(f"{origin}: a {card.task} card needs outputs.targets")
     for name, values in (("mean", card.inputs.mean), ("std", card.inputs.std)):
         if values is not None and len(values) not in (1, card.band_count):
             raise UserError(f"{origin}: inputs.{name} needs 1 or {card.band_count} values")

@@ -74,8 +74,14 @@ def resolve_card(reference: str, store: WeightsStore, extra_dirs: Iterable[Path]
 
 def resolve(reference: str, store: WeightsStore, extra_dirs: Iterable[Path] = (),
             progress: Callable[[float], None] | None = None,
-            is_cancelled: Callable[[], bool] | None = None) -> ResolvedModel:
+            is_cancelled: Callable[[], bool] | None = None,
+            tasks: Iterable[str] | None = None) -> ResolvedModel:
+    """Card and weights; ``tasks`` limits what the calling tool can run (checked before any
+    download)."""
     card = resolve_card(reference, store, extra_dirs, progress, is_cancelled)
+    if tasks is not None and card.task not in tasks:
+        raise UserError(f"{card.id} is a {card.task} model, which this tool cannot run "
+                        f"(it runs {', '.join(tasks)} models). {card.description}")
     return ResolvedModel(card, weights_path(card, store, progress, is_cancelled))
 
 

@@ -4,7 +4,7 @@ from ..models import registry
 from . import settings
 
 
-def resolve_model(reference: str, callbacks) -> registry.ResolvedModel:
+def resolve_model(reference: str, callbacks, tasks=None) -> registry.ResolvedModel:
     store = settings.weights_store(log=callbacks.log)
     return registry.resolve(reference, store, [settings.user_cards_dir()],
-                            callbacks.progress, callbacks.is_cancelled)
+                            callbacks.progress, callbacks.is_cancelled, tasks)

@@ -52,6 +52,9 @@ def run_on_raster(input_path: str, card: ModelCard, predictor: Predictor, output
                   log: Callable[[str], None] = print) -> RunReport:
     """Predict every pixel of ``input_path``; write classes (or values) and probabilities."""
     options = options or RunOptions()
+    if card.task not in ("segmentation", "regression"):
+        raise UserError(f"{card.id} is a {card.task} model; the engine runs single-input "
+                        "segmentation and regression models.")
     raster.check_output_path(output_path, [input_path])
     if probabilities_path:
         raster.check_output_path(probabilities_path, [input_path])
@@ -59,6 +62,8 @@ def run_on_raster(input_path: str, card: ModelCard, predictor: Predictor, output
     info = raster.raster_info(source)
     bands = _select_bands(card, info, options.bands)
     nodata = [info.nodata[b - 1] for b in bands]
+    floating = any(source.GetRasterBand(b).DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
+                   for b in bands)
     grid = TileGrid(info.width, info.height, options.tile_size or card.inputs.tile_size,
                     card.inputs.overlap if options.overlap is None else options.overlap)
     report = RunReport(tiles=len(grid))
@@ -85,8 +90,7 @@ def run_on_raster(input_path: str, card: ModelCard, predictor: Predictor, output
             core_mask = mask[:core.shape[1], :core.shape[2]]
             report.valid_pixels += int(core_mask.sum())
             _write_block(card, outputs, core, core_mask, tile)
-            if tile.col == grid.cols - 1:  # a strip is done: free GDAL's cached blocks
-                source.FlushCache()
+            if tile.col == grid.cols - 1:  # a strip of output is done: write it out
                 for output in outputs.values():
                     output.flush()
 
@@ -97,8 +101,9 @@ def run_on_raster(input_path: str, card: ModelCard, predictor: Predictor, output
         for done, batch_tiles in enumerate(batches):
             if is_cancelled():
                 raise Cancelled("cancelled by the user; no output was written")
-            inputs, masks = zip(*(_read_tile(source, bands, nodata, t, grid.tile_size)
+            inputs, masks = zip(*(_read_tile(source, bands, nodata, floating, t, grid.tile_size)
                                   for t in batch_tiles))
+            source.FlushCache()  # GDAL would otherwise cache every block of a strip
             running = (batch_tiles, masks, model_thread.submit(predictor, normalise(np.stack(inputs))))
             if pending:
                 finish(pending[0], pending[1], pending[2].result())
@@ -183,13 +188,13 @@ def argmax_channels(values: np.ndarray) -> np.ndarray:
     return index
 
 
-def _read_tile(source: gdal.Dataset, bands: Sequence[int], nodata, tile: Tile,
+def _read_tile(source: gdal.Dataset, bands: Sequence[int], nodata, floating: bool, tile: Tile,
                size: int) -> tuple[np.ndarray, np.ndarray]:
     """Read a tile window as float32, fill nodata with the tile's band means, pad to size."""
     block = source.ReadAsArray(tile.x, tile.y, tile.width, tile.height, band_list=list(bands),
                                buf_type=gdal.GDT_Float32)
     block = block.reshape(len(bands), tile.height, tile.width)
-    mask = raster.valid_mask(block, nodata)
+    mask = raster.valid_mask(block, nodata, check_finite=floating)
     if not mask.all():
         for band in block:
             band[~mask] = band[mask].mean() if mask.any() else 0.0

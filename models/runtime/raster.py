@@ -103,12 +103,14 @@ def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathL
                             "output path so the input is not overwritten.")
 
 
-def valid_mask(block: np.ndarray, nodata: Sequence[float | None]) -> np.ndarray:
+def valid_mask(block: np.ndarray, nodata: Sequence[float | None],
+               check_finite: bool = True) -> np.ndarray:
     """True where every band holds a real value (not nodata, not NaN or infinite):
-    (bands, rows, cols) in."""
+    (bands, rows, cols) in. ``check_finite=False`` skips the NaN test for blocks read from
+    integer rasters into a float buffer."""
     mask = np.ones(block.shape[1:], dtype=bool)
     for band, value in zip(block, nodata):
-        if np.issubdtype(band.dtype, np.floating):
+        if check_finite and np.issubdtype(band.dtype, np.floating):
             mask &= np.isfinite(band)
         if value is not None and np.isfinite(value):
             mask &= band != value

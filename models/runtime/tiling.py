@@ -101,9 +101,11 @@ class Blender:
         self._below = np.zeros((channels, grid.overlap, grid.width), np.float32)
         self._next_below = np.zeros_like(self._below)
         self._right = np.zeros((channels, grid.tile_size, grid.overlap), np.float32)
+        self._weights: dict[tuple, np.ndarray] = {}  # a handful of shapes: edges, corners
 
     def add(self, tile: Tile, prediction: np.ndarray) -> np.ndarray:
-        """Blend one tile (channels, height, width); return its final core block."""
+        """Blend one tile (channels, height, width), changing it in place; return its final
+        core block."""
         g, o = self.grid, self.grid.overlap
         if tile.col == 0:
             self._right[:] = 0
@@ -111,7 +113,12 @@ class Blender:
                 self._below, self._next_below = self._next_below, self._below
                 self._next_below[:] = 0
         core_h, core_w = g.core(tile)
-        blended = prediction * g.weights(tile)
+        key = (tile.height, tile.width, tile.row > 0, tile.row < g.rows - 1, tile.col > 0,
+               tile.col < g.cols - 1)
+        if key not in self._weights:
+            self._weights[key] = g.weights(tile)
+        blended = prediction
+        blended *= self._weights[key]  # in place: the prediction is ours to change
         # What the previous tile row left in our top band: only over our own core columns,
         # the rest reaches the next tile through the right carry.
         if tile.row > 0:

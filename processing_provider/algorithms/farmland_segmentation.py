@@ -78,7 +78,7 @@ the file's sha256 is recorded at the first download and checked on every later u
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
         model = resolve_model(self.parameterAsString(parameters, "MODEL", context),
-                              callbacks.part(0, 10))
+                              callbacks.part(0, 10), tasks=("segmentation",))
         card = model.card
         predictor = load_predictor(card, model.weights, self.device(parameters, context))
         origin = card.weights.describe() if card.weights and not card.local_weights else "local file"

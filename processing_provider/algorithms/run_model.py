@@ -51,7 +51,7 @@ verified by sha256 on every use. The licence and citation of each model are on i
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
         model = resolve_model(self.parameterAsString(parameters, "MODEL", context),
-                              callbacks.part(0, 10))
+                              callbacks.part(0, 10), tasks=("segmentation", "regression"))
         device = self.device(parameters, context)
         predictor = load_predictor(model.card, model.weights, device)
         callbacks.log(f"Model {model.card.id} ({model.card.licence}) from {model.weights}; "

@@ -130,6 +130,7 @@ def test_offline_with_empty_cache_says_how_to_prefetch(tmp_path, shared_data, pr
 
 @pytest.mark.parametrize("arguments,message", [
     (["MODEL=no-such-card"], "no model card with id 'no-such-card'"),
+    (["MODEL=adwm-fusionnet"], "is a pansharpening model, which this tool cannot run"),
     (["MODEL=owner/repo@main:model.onnx"], "revision"),
     (["MODEL={model}", "TILE_SIZE=64", "OVERLAP=32"], "larger than twice OVERLAP"),
     (["MODEL={model}", "BANDS=1", "BANDS=2"], "expects 13 bands"),
