@@ -1,6 +1,7 @@
 """Resolve MODEL parameters with the provider's settings (cache folder, offline, user cards)."""
 
 from ..models import registry
+from ..models.runtime.backends import Predictor, load_predictor
 from . import settings
 
 
@@ -8,3 +9,15 @@ def resolve_model(reference: str, callbacks, tasks=None) -> registry.ResolvedMod
     store = settings.weights_store(log=callbacks.log)
     return registry.resolve(reference, store, [settings.user_cards_dir()],
                             callbacks.progress, callbacks.is_cancelled, tasks)
+
+
+def load_model(reference: str, device: str, callbacks, tasks=None):
+    """Resolve MODEL, load it on DEVICE and log what the run uses: model, weights, licence and
+    the device actually chosen. Returns (card, predictor)."""
+    model = resolve_model(reference, callbacks.part(0, 10), tasks)
+    card = model.card
+    predictor: Predictor = load_predictor(card, model.weights, device)
+    origin = card.weights.describe() if card.weights and not card.local_weights else "local file"
+    callbacks.log(f"Model {card.id}: {card.title}; weights {origin} at {model.weights}; "
+                  f"licence {card.licence}; device {predictor.device}")
+    return card, predictor

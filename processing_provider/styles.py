@@ -98,3 +98,14 @@ def style_on_load(context, output_path: str, qml: Path) -> None:
 
 
 _keep_alive: list = []
+
+
+def style_model_output(context, output_path: str, card) -> Path:
+    """Paletted classes for segmentation cards, a colour ramp for regression; applied when the
+    dialog loads the layer."""
+    if card.task == "segmentation":
+        qml = write_class_style(output_path, [(c.value, c.name, c.color) for c in card.classes])
+    else:
+        qml = write_value_style(output_path)
+    style_on_load(context, output_path, qml)
+    return qml

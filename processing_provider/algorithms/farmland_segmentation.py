@@ -5,10 +5,9 @@ from qgis.core import (QgsProcessingParameterRasterDestination, QgsProcessingPar
 
 from ...models.errors import UserError
 from ...models.farmland.segment import segment_fields
-from ...models.runtime.backends import load_predictor
 from ...models.runtime.engine import RunOptions
 from ..algorithm import RsaiAlgorithm
-from ..models import resolve_model
+from ..models import load_model
 from .. import styles
 
 
@@ -77,21 +76,16 @@ the file's sha256 is recorded at the first download and checked on every later u
 
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
-        model = resolve_model(self.parameterAsString(parameters, "MODEL", context),
-                              callbacks.part(0, 10), tasks=("segmentation",))
-        card = model.card
-        predictor = load_predictor(card, model.weights, self.device(parameters, context))
-        origin = card.weights.describe() if card.weights and not card.local_weights else "local file"
-        callbacks.log(f"Model {card.id}: {card.title}; weights {origin} at {model.weights}; "
-                      f"licence {card.licence}; device {predictor.device}")
+        card, predictor = load_model(self.parameterAsString(parameters, "MODEL", context),
+                                     self.device(parameters, context), callbacks,
+                                     tasks=("segmentation",))
         segment_fields(card, predictor, output, probabilities or None,
                        input_a=source("INPUT_A"), input_b=source("INPUT_B"), stack=source("INPUT"),
                        bands=parse_band_list(self.parameterAsString(parameters, "BANDS", context)),
                        options=RunOptions(**self.tiling(parameters, context)),
                        progress=callbacks.part(10, 100).progress,
                        is_cancelled=callbacks.is_cancelled, log=callbacks.log)
-        qml = styles.write_class_style(output, [(c.value, c.name, c.color) for c in card.classes])
-        styles.style_on_load(context, output, qml)
+        styles.style_model_output(context, output, card)
         results = {"OUTPUT": output}
         if probabilities:
             results["OUTPUT_PROBABILITIES"] = probabilities

@@ -3,10 +3,9 @@
 from qgis.core import (QgsProcessingParameterBand, QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
 
-from ...models.runtime.backends import load_predictor
 from ...models.runtime.engine import RunOptions, run_on_raster
 from ..algorithm import RsaiAlgorithm
-from ..models import resolve_model
+from ..models import load_model
 from .. import styles
 
 
@@ -50,22 +49,14 @@ verified by sha256 on every use. The licence and citation of each model are on i
         layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
-        model = resolve_model(self.parameterAsString(parameters, "MODEL", context),
-                              callbacks.part(0, 10), tasks=("segmentation", "regression"))
-        device = self.device(parameters, context)
-        predictor = load_predictor(model.card, model.weights, device)
-        callbacks.log(f"Model {model.card.id} ({model.card.licence}) from {model.weights}; "
-                      f"device {predictor.device}")
-        run_on_raster(layer.source(), model.card, predictor, output, probabilities or None,
+        card, predictor = load_model(self.parameterAsString(parameters, "MODEL", context),
+                                     self.device(parameters, context), callbacks,
+                                     tasks=("segmentation", "regression"))
+        run_on_raster(layer.source(), card, predictor, output, probabilities or None,
                       RunOptions(bands=self.parameterAsInts(parameters, "BANDS", context) or None,
                                  **self.tiling(parameters, context)),
                       callbacks.part(10, 95).progress, callbacks.is_cancelled, callbacks.log)
-        if model.card.task == "segmentation":
-            qml = styles.write_class_style(
-                output, [(c.value, c.name, c.color) for c in model.card.classes])
-        else:
-            qml = styles.write_value_style(output)
-        styles.style_on_load(context, output, qml)
+        styles.style_model_output(context, output, card)
         results = {"OUTPUT": output}
         if probabilities:
             results["OUTPUT_PROBABILITIES"] = probabilities
