@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 
+from .colours import class_colours
 from .errors import UserError
 from .hub import WeightsSource
 
@@ -22,9 +23,6 @@ from .hub import WeightsSource
 TASKS = ("segmentation", "regression", "pansharpening")
 FORMATS = ("onnx", "safetensors", "torch_state_dict")
 
-# Colours for classes that arrive without one (Deepness files, bare ONNX models).
-_FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                     "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 
 @dataclass(frozen=True)
@@ -105,9 +103,7 @@ def card_from_dict(data: dict, origin: str = "card") -> ModelCard:
                 overlap=int(inputs.get("overlap", 32)),
                 resolution_m=inputs.get("resolution_m"),
             ),
-            classes=tuple(ClassInfo(int(c["value"]), c["name"], c.get("color") or
-                                    _FALLBACK_COLOURS[i % len(_FALLBACK_COLOURS)])
-                          for i, c in enumerate(data.get("outputs", {}).get("classes", []))),
+            classes=_classes(data.get("outputs", {}).get("classes", [])),
             targets=tuple(TargetInfo(t["name"], t.get("unit", ""))
                           for t in data.get("outputs", {}).get("targets", [])),
             activation=data.get("outputs", {}).get(
@@ -229,6 +225,13 @@ def card_from_onnx_metadata(onnx_path: str | Path, metadata: dict[str, str],
         "citation": metadata.get("citation", ""),
     }
     return card_from_dict(data, origin=str(onnx_path)).with_local_weights(onnx_path)
+
+
+def _classes(entries: list[dict]) -> tuple[ClassInfo, ...]:
+    """Classes from a card; a class without a colour gets a default one (models/colours.py)."""
+    defaults = class_colours([c["name"] for c in entries])
+    return tuple(ClassInfo(int(c["value"]), c["name"], c.get("color") or default)
+                 for c, default in zip(entries, defaults))
 
 
 def _floats(values) -> tuple[float, ...] | None:

@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import gammaln
 
+from ..colours import class_colours
 from ..errors import UserError
 
 FORMAT = "rsai-bayes-qda"
@@ -70,10 +71,6 @@ DEFAULT_PRIOR_STRENGTH = 20.0
 DEFAULT_DIRICHLET_ALPHA = 1.0
 _CHUNK = 4096  # pixels per vectorised chunk: temporaries stay in the CPU cache
 _PIXEL_CHUNK = 2048  # pixels per chunk on the per-pixel-sigma path (d*d*chunk doubles)
-
-FALLBACK_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-                    "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
-
 
 class LandcoverWarning(UserWarning):
     """Something the user should know about the training data; the run went on."""
@@ -271,7 +268,7 @@ def fit(values, labels, *, class_ids=None, class_names=None, colours=None, band_
     ids = np.unique(y) if class_ids is None else np.asarray(class_ids, dtype=np.int64)
     names = tuple(str(i) for i in ids) if class_names is None else tuple(class_names)
     if colours is None:
-        colours = tuple(FALLBACK_COLOURS[i % len(FALLBACK_COLOURS)] for i in range(len(ids)))
+        colours = class_colours(names)
     bands = tuple(f"band_{i + 1}" for i in range(d)) if band_names is None else tuple(band_names)
     if len(bands) != d:
         raise ValueError(f"{len(bands)} band names for {d} bands")

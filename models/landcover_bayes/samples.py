@@ -21,7 +21,8 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 from ..errors import Cancelled, UserError
-from .model import FALLBACK_COLOURS, LandcoverWarning
+from ..colours import class_colours
+from .model import LandcoverWarning
 from ..runtime.raster import (CLASS_NODATA, check_same_grid, open_raster, raster_info,
                               read_window, valid_mask)
 from .uncertainty import MeasurementUncertainty
@@ -44,8 +45,7 @@ class Samples:
 
     @property
     def colours(self) -> tuple:
-        n = len(FALLBACK_COLOURS)
-        return tuple(FALLBACK_COLOURS[i % n] for i in range(len(self.class_ids)))
+        return class_colours(self.class_names)
 
     def subset(self, mask: np.ndarray) -> "Samples":
         return Samples(self.values[mask], self.labels[mask], self.groups[mask],

@@ -29,7 +29,7 @@ from .tiling import iter_tiles
 
 FIT_MAX_PAN_PIXELS = 2048 * 2048  # above: fit on an averaged overview at the same ratio
 TILE = 1024  # PAN pixels per tile core (classical filter methods)
-STRIP_ROWS = 1024  # PAN rows per Brovey strip
+STRIP_VALUES = 16 * 1024 * 1024  # float32 MS values per Brovey strip (64 MB)
 RATIO_TOLERANCE = 0.05  # relative distance of the pixel-size ratio to an integer
 OUTPUT_TYPES = ("float32", "input")  # float32 DN, or the MS data type (rounded, clipped)
 
@@ -298,47 +298,85 @@ def pansharpen_classical(pair: Pair, method: str, output: str, sensor: str = "ge
 def brovey(weights: Sequence[float], ms_up: np.ndarray, pan: np.ndarray) -> np.ndarray:
     """GDAL's weighted Brovey in float32: pseudo-PAN = sum_b w_b MS_b, out_b = MS_b * PAN /
     pseudo-PAN (0 where pseudo-PAN is 0). ``ms_up`` is already on the PAN grid."""
-    ms_up = np.asarray(ms_up, dtype=np.float32)
-    w = np.asarray(weights, dtype=np.float32)
-    pseudo = np.zeros(ms_up.shape[1:], dtype=np.float32)
-    for b in range(ms_up.shape[0]):
-        pseudo += w[b] * ms_up[b]
+    return _brovey_inplace(np.asarray(weights, dtype=np.float32),
+                           np.array(ms_up, dtype=np.float32), np.array(pan, dtype=np.float32))
+
+
+def _brovey_inplace(w: np.ndarray, ms_up: np.ndarray, pan: np.ndarray) -> np.ndarray:
+    """``brovey`` overwriting its float32 inputs (returns ``ms_up``): no raster-sized
+    temporaries but one pseudo-PAN and one scratch band, the same float32 operations in the same
+    order, so the result is bit-identical."""
+    pseudo = np.multiply(ms_up[0], w[0])
+    scratch = np.empty_like(pseudo)
+    for b in range(1, ms_up.shape[0]):
+        pseudo += np.multiply(ms_up[b], w[b], out=scratch)
     with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(pseudo != 0, np.asarray(pan, dtype=np.float32) / pseudo, np.float32(0))
-    return ms_up * factor
+        factor = np.divide(pan, pseudo, out=pan)
+    np.copyto(factor, 0, where=pseudo == 0)
+    ms_up *= factor
+    return ms_up
+
+
+def _cast_inplace(block: np.ndarray, data_type: int) -> np.ndarray:
+    """``_cast`` of a float32 block that may be overwritten: rounds and clips in place."""
+    if data_type == gdal.GDT_Float32:
+        return block
+    dtype = np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(data_type))
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        np.clip(np.rint(block, out=block), info.min, info.max, out=block)
+    return block.astype(dtype)
+
+
+def _strip_rows(pair: Pair, block_rows: int) -> int:
+    """PAN rows per strip: about STRIP_VALUES MS values (memory follows the strip, not the
+    raster), a multiple of the output's tile height (a flushed strip holds only whole tiles,
+    compressed once) and of the ratio (strips start on an MS row)."""
+    step = math.lcm(block_rows, pair.ratio)
+    rows = STRIP_VALUES // (pair.band_count * pair.pan.width) // step * step
+    return max(step, rows)
 
 
 def _brovey_strips(pair, params, output, data_type, threads, progress, is_cancelled):
+    """Workers read (GDAL upsamples the MS, cubic, in the read) and fuse strips while this
+    thread writes finished ones in order and flushes each: GDAL compresses them on its own
+    threads (NUM_THREADS) as soon as they are complete, so fusing overlaps compression, and
+    only a few strips are ever held (also in GDAL's block cache)."""
     r = pair.ratio
-    strip = max(r, STRIP_ROWS // r * r)
-    starts = list(range(0, pair.pan.height, strip))
+    width, height = pair.pan.width, pair.pan.height
+    weights = np.asarray(params["weights"], dtype=np.float32)
     threads = threads or os.cpu_count() or 1
+    out = _create_output(pair, output, data_type, _band_names(pair))
+    rows = _strip_rows(pair, out.dataset.GetRasterBand(1).GetBlockSize()[1])
+    starts = list(range(0, height, rows))
 
     def job(y0):
         if is_cancelled():
             raise Cancelled("pansharpening cancelled")
-        lr, pan_ds = pair.open_lr(), gdal.Open(pair.pan_path)  # datasets are per thread
-        y1 = min(y0 + strip, pair.pan.height)
-        lr0, lr1 = y0 // r, -(-y1 // r)
-        ms_up = pair.read_ms(lr, lr0, lr1, 0, pair.lr_width, upsample=True)
-        ms_up = ms_up[:, y0 - lr0 * r: y1 - lr0 * r, :pair.pan.width]
-        pan = pair.read_pan(pan_ds, y0, y1, 0, pair.pan.width)
-        return _cast(brovey(params["weights"], ms_up, pan), data_type)
+        y1 = min(y0 + rows, height)
+        lr = pair.open_lr()  # datasets are per job: GDAL datasets are not thread-safe
+        ms_up = pair.read_ms(lr, y0 // r, -(-y1 // r), 0, pair.lr_width, upsample=True)
+        pan = pair.read_pan(gdal.Open(pair.pan_path), y0, y1, 0, width)
+        fused = _brovey_inplace(weights, ms_up[:, :y1 - y0, :width], pan)
+        return _cast_inplace(fused, data_type)
 
-    out = _create_output(pair, output, data_type, _band_names(pair))
     with raster.committed_outputs([out]), ThreadPoolExecutor(threads) as pool:
-        # at most 2 x threads strips in flight: memory stays bounded by the strip size
-        pending = {}
-        for i, y0 in enumerate(starts):
-            pending[y0] = pool.submit(job, y0)
-            while len(pending) > 2 * threads or (i == len(starts) - 1 and pending):
-                first = min(pending)
-                out.write(pending.pop(first).result(), 0, first)
-                progress((starts.index(first) + 1) / len(starts))
+        try:
+            pending = [pool.submit(job, y0) for y0 in starts[:threads + 1]]
+            for i, y0 in enumerate(starts):
+                block = pending.pop(0).result()
+                if i + threads + 1 < len(starts):  # keep the workers busy while this one is written
+                    pending.append(pool.submit(job, starts[i + threads + 1]))
+                out.write(block, 0, y0)
+                del block
+                out.flush()
+                progress((i + 1) / len(starts))
                 if is_cancelled():
-                    for f in pending.values():
-                        f.cancel()
                     raise Cancelled("pansharpening cancelled")
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            raise
 
 
 # --------------------------------------------------------------------------- deep (ADWM)
