@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
@@ -28,8 +29,8 @@ from .filters import check_ratio, get_sensor
 from .tiling import iter_tiles
 
 FIT_MAX_PAN_PIXELS = 2048 * 2048  # above: fit on an averaged overview at the same ratio
+STRIP_VALUES = 4 * 1024 * 1024  # float32 MS values per Brovey strip (16 MB), at least a tile row
 TILE = 1024  # PAN pixels per tile core (classical filter methods)
-STRIP_VALUES = 16 * 1024 * 1024  # float32 MS values per Brovey strip (64 MB)
 RATIO_TOLERANCE = 0.05  # relative distance of the pixel-size ratio to an integer
 OUTPUT_TYPES = ("float32", "input")  # float32 DN, or the MS data type (rounded, clipped)
 
@@ -66,25 +67,31 @@ class Pair:
         return gdal.Open(self.lr_source)
 
     def read_ms(self, ds: gdal.Dataset, row0: int, row1: int, col0: int, col1: int,
-                upsample: bool = False) -> np.ndarray:
+                upsample: bool = False, out: Optional[np.ndarray] = None) -> np.ndarray:
         """MS (bands, rows, cols) on the aligned grid, rows/cols in LR pixels, float32; with
-        ``upsample`` GDAL resamples it (cubic) onto the PAN pixels of that window."""
+        ``upsample`` GDAL resamples it (cubic) onto the PAN pixels of that window. ``out``: a
+        float32 buffer of the right shape to read into (reused, so no fresh pages per read)."""
         ox, oy = self.lr_offset
         w, h = col1 - col0, row1 - row0
         kwargs = {}
         if upsample:
             kwargs = dict(buf_xsize=w * self.ratio, buf_ysize=h * self.ratio,
                           resample_alg=gdal.GRIORA_Cubic)
+        if out is not None:
+            kwargs["buf_obj"] = out.reshape((self.band_count,) + out.shape[-2:])
         out = ds.ReadAsArray(col0 + ox, row0 + oy, w, h, band_list=list(range(1, self.band_count + 1)),
                              buf_type=gdal.GDT_Float32, **kwargs)
         return out.reshape((self.band_count,) + out.shape[-2:])
 
-    def read_pan(self, ds: gdal.Dataset, row0: int, row1: int, col0: int, col1: int) -> np.ndarray:
+    def read_pan(self, ds: gdal.Dataset, row0: int, row1: int, col0: int, col1: int,
+                 out: Optional[np.ndarray] = None) -> np.ndarray:
         """PAN window, float32; rows/cols past the image (size not a multiple of ratio) repeat
-        the edge."""
+        the edge. ``out``: a float32 buffer to read into when the window is inside the image."""
         r1, c1 = min(row1, self.pan.height), min(col1, self.pan.width)
+        if (r1, c1) != (row1, col1):
+            out = None
         block = ds.GetRasterBand(1).ReadAsArray(col0, row0, c1 - col0, r1 - row0,
-                                                buf_type=gdal.GDT_Float32)
+                                                buf_type=gdal.GDT_Float32, buf_obj=out)
         if (r1, c1) != (row1, col1):
             block = np.pad(block, ((0, row1 - r1), (0, col1 - c1)), mode="edge")
         return block
@@ -317,17 +324,6 @@ def _brovey_inplace(w: np.ndarray, ms_up: np.ndarray, pan: np.ndarray) -> np.nda
     return ms_up
 
 
-def _cast_inplace(block: np.ndarray, data_type: int) -> np.ndarray:
-    """``_cast`` of a float32 block that may be overwritten: rounds and clips in place."""
-    if data_type == gdal.GDT_Float32:
-        return block
-    dtype = np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(data_type))
-    if dtype.kind in "iu":
-        info = np.iinfo(dtype)
-        np.clip(np.rint(block, out=block), info.min, info.max, out=block)
-    return block.astype(dtype)
-
-
 def _strip_rows(pair: Pair, block_rows: int) -> int:
     """PAN rows per strip: about STRIP_VALUES MS values (memory follows the strip, not the
     raster), a multiple of the output's tile height (a flushed strip holds only whole tiles,
@@ -350,25 +346,33 @@ def _brovey_strips(pair, params, output, data_type, threads, progress, is_cancel
     rows = _strip_rows(pair, out.dataset.GetRasterBand(1).GetBlockSize()[1])
     starts = list(range(0, height, rows))
 
+    ahead = threads + 1  # strips submitted beyond the one being written
+    buffers = queue.SimpleQueue()  # (ms, pan) float32 buffers, one per strip in flight
+    for _ in range(ahead + 1):
+        buffers.put((np.empty((pair.band_count, rows, pair.lr_width * r), np.float32),
+                     np.empty((rows, width), np.float32)))
+
     def job(y0):
         if is_cancelled():
             raise Cancelled("pansharpening cancelled")
         y1 = min(y0 + rows, height)
+        lr0, lr1 = y0 // r, -(-y1 // r)
+        ms_buf, pan_buf = buf = buffers.get()
         lr = pair.open_lr()  # datasets are per job: GDAL datasets are not thread-safe
-        ms_up = pair.read_ms(lr, y0 // r, -(-y1 // r), 0, pair.lr_width, upsample=True)
-        pan = pair.read_pan(gdal.Open(pair.pan_path), y0, y1, 0, width)
-        fused = _brovey_inplace(weights, ms_up[:, :y1 - y0, :width], pan)
-        return _cast_inplace(fused, data_type)
+        ms_up = pair.read_ms(lr, lr0, lr1, 0, pair.lr_width, upsample=True,
+                             out=ms_buf[:, :(lr1 - lr0) * r])
+        pan = pair.read_pan(gdal.Open(pair.pan_path), y0, y1, 0, width, out=pan_buf[:y1 - y0])
+        return buf, _brovey_inplace(weights, ms_up[:, :y1 - y0, :width], pan)
 
     with raster.committed_outputs([out]), ThreadPoolExecutor(threads) as pool:
         try:
-            pending = [pool.submit(job, y0) for y0 in starts[:threads + 1]]
+            pending = [pool.submit(job, y0) for y0 in starts[:ahead]]
             for i, y0 in enumerate(starts):
-                block = pending.pop(0).result()
-                if i + threads + 1 < len(starts):  # keep the workers busy while this one is written
-                    pending.append(pool.submit(job, starts[i + threads + 1]))
-                out.write(block, 0, y0)
-                del block
+                buf, block = pending.pop(0).result()
+                if i + ahead < len(starts):  # keep the workers busy while this one is written
+                    pending.append(pool.submit(job, starts[i + ahead]))
+                out.write(block, 0, y0)  # GDAL rounds and clips to an integer type here
+                buffers.put(buf)
                 out.flush()
                 progress((i + 1) / len(starts))
                 if is_cancelled():
