@@ -43,6 +43,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import Cancelled, UserError
+from ..runtime.raster import open_raster
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -66,12 +67,7 @@ def find_pairs(split_dir: Path) -> list[tuple[Path, Path]]:
 
 def read_rgb(path: Path) -> np.ndarray:
     """(3,H,W) uint8 from a PNG (grey is repeated, alpha dropped)."""
-    from osgeo import gdal
-
-    ds = gdal.Open(str(path))
-    if ds is None:
-        raise UserError(f"cannot read image {path}")
-    data = ds.ReadAsArray()
+    data = open_raster(path, "image").ReadAsArray()
     if data.ndim == 2:
         data = np.repeat(data[None], 3, axis=0)
     elif data.shape[0] in (2, 4):
@@ -81,12 +77,7 @@ def read_rgb(path: Path) -> np.ndarray:
 
 def read_label(path: Path) -> np.ndarray:
     """(H,W) uint8 in {0, 1}: values > 0 are farmland (> 127 when the mask is stored 0/255)."""
-    from osgeo import gdal
-
-    ds = gdal.Open(str(path))
-    if ds is None:
-        raise UserError(f"cannot read label {path}")
-    data = ds.ReadAsArray()
+    data = open_raster(path, "label").ReadAsArray()
     if data.ndim == 3:
         data = data.max(axis=0)
     threshold = 127 if data.max(initial=0) > 1 else 0
