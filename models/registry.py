@@ -7,7 +7,6 @@ local card .json file, or a Hub reference ``owner/repo@revision:path/model.onnx`
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -123,9 +122,3 @@ def onnx_card(path: Path, source: WeightsSource | None = None) -> ModelCard:
 
 def _with_source(card: ModelCard, source: WeightsSource) -> ModelCard:
     return replace(card, id=source.describe(), weights=source)
-
-
-def card_summary(card: ModelCard) -> str:
-    """One JSON line for logs and the model manager."""
-    return json.dumps({"id": card.id, "task": card.task, "bands": list(card.inputs.bands),
-                       "licence": card.licence})
