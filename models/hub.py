@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
+from .callbacks import never_cancelled, no_progress
 from .errors import Cancelled, UserError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -216,8 +217,8 @@ class WeightsStore:
         is_cancelled: Callable[[], bool] | None = None,
     ) -> Path:
         """The verified local file for ``source``, downloading it only when it is not cached."""
-        progress = progress or (lambda f: None)
-        is_cancelled = is_cancelled or (lambda: False)
+        progress = progress or no_progress
+        is_cancelled = is_cancelled or never_cancelled
         if is_cancelled():
             raise Cancelled()
         path = self._cached_unverified(source)

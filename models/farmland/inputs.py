@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from ..errors import UserError
+from ..runtime.raster import open_raster
 from .ftw import FTW_BANDS, looks_like_reflectance_0_1, match_bands
 
 _GDAL_TYPES = {"Byte", "UInt16", "Int16", "UInt32", "Int32", "Float32", "Float64"}
@@ -49,19 +50,10 @@ class StackReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _open(path: str):
-    from osgeo import gdal
-    gdal.UseExceptions()
-    try:
-        return gdal.Open(str(path), gdal.GA_ReadOnly)
-    except RuntimeError as exc:
-        raise UserError(f"cannot open raster {path}: {exc}")
-
-
 def choose_bands(path: str, bands: Sequence[int] | None, parameter: str,
                  wanted: Sequence[str] = FTW_BANDS) -> DateInput:
     """The bands of one date: explicit numbers, else descriptions, else a 4-band file as is."""
-    ds = _open(path)
+    ds = open_raster(path)
     count = ds.RasterCount
     if bands:
         bad = [b for b in bands if not 1 <= b <= count]
@@ -149,7 +141,7 @@ def _split_bands(bands, per_date):
 
 
 def _stack_dates(stack, bands, dates, per_date) -> list[DateInput]:
-    ds = _open(stack)
+    ds = open_raster(stack)
     need = per_date * dates
     if bands:
         if len(bands) != need:
@@ -192,7 +184,7 @@ def _align(path_a: str, path_b: str, folder: Path, warnings: list[str]) -> str:
     """B itself when it is on A's grid; otherwise a VRT of B warped onto A's grid."""
     from osgeo import gdal, osr
 
-    a, b = _open(path_a), _open(path_b)
+    a, b = open_raster(path_a), open_raster(path_b)
     if _same_crs(a, b) and _grid(a)[:2] == _grid(b)[:2] and np.allclose(
             _grid(a)[2], _grid(b)[2], rtol=0, atol=1e-6 * max(1.0, abs(_grid(a)[2][1]))):
         return str(path_b)
@@ -227,7 +219,7 @@ def _align(path_a: str, path_b: str, folder: Path, warnings: list[str]) -> str:
 
 
 def _looks_like_0_1(date: DateInput) -> bool:
-    ds = _open(date.path)
+    ds = open_raster(date.path)
     step = max(1, max(ds.RasterXSize, ds.RasterYSize) // 256)
     width, height = max(1, ds.RasterXSize // step), max(1, ds.RasterYSize // step)
     sample = ds.ReadAsArray(band_list=date.bands, buf_xsize=width, buf_ysize=height)
@@ -236,7 +228,7 @@ def _looks_like_0_1(date: DateInput) -> bool:
 
 def _write_vrt(path: str, dates: list[DateInput]) -> None:
     """A VRT with each date's 4 bands in FTW order, on the first date's grid, as Float32."""
-    first = _open(dates[0].path)
+    first = open_raster(dates[0].path)
     width, height = first.RasterXSize, first.RasterYSize
     lines = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
     if first.GetProjection():
@@ -245,7 +237,7 @@ def _write_vrt(path: str, dates: list[DateInput]) -> None:
                  + "</GeoTransform>")
     index = 0
     for name, date in zip("AB", dates):
-        ds = _open(date.path)
+        ds = open_raster(date.path)
         for band_name, number in zip(FTW_BANDS, date.bands):
             index += 1
             band = ds.GetRasterBand(number)

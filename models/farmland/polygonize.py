@@ -37,6 +37,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from ..runtime.raster import open_raster
 
@@ -63,8 +64,8 @@ def polygonize_fields(class_raster_path, output_gpkg_path, field_value: int = 1,
 
     gdal.UseExceptions()
     ogr.UseExceptions()
-    report = progress or (lambda fraction: None)
-    cancelled = is_cancelled or (lambda: False)
+    report = progress or no_progress
+    cancelled = is_cancelled or never_cancelled
     if boundary_value is not None and boundary_value == field_value:
         raise UserError("field value and boundary value are equal; boundary pixels must have "
                         "their own class value (FTW: field 1, boundary 2)")

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..cards import InputSpec, ModelCard, TargetInfo
+from ..callbacks import never_cancelled, no_progress
 from ..errors import UserError
 from ..hub import WeightsSource, WeightsStore
 from ..runtime import raster
@@ -114,8 +115,8 @@ def rgb_scale(path: str, bands: Sequence[int]) -> tuple[float, str]:
 def prompt_mask(prompter, prompt: str, input_path: str, output_path: str,
                 probabilities_path: str | None = None, threshold: float = 0.5,
                 bands: Sequence[int] | None = None, options: RunOptions | None = None,
-                progress: Callable[[float], None] = lambda f: None,
-                is_cancelled: Callable[[], bool] = lambda: False,
+                progress: Callable[[float], None] = no_progress,
+                is_cancelled: Callable[[], bool] = never_cancelled,
                 log: Callable[[str], None] = print) -> dict:
     """Write the prompt's probability (optional) and the mask probability > threshold."""
     if not 0.0 < threshold < 1.0:

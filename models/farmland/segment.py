@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from ..cards import ModelCard
+from ..callbacks import never_cancelled, no_progress
 from ..errors import UserError
 from ..runtime import raster
 from ..runtime.backends import Predictor
@@ -32,8 +33,8 @@ def segment_fields(card: ModelCard, predictor: Predictor, output_path: str,
                    probabilities_path: str | None = None, *, input_a: str | None = None,
                    input_b: str | None = None, stack: str | None = None,
                    bands: Sequence[int] | None = None, options: RunOptions | None = None,
-                   progress: Callable[[float], None] = lambda f: None,
-                   is_cancelled: Callable[[], bool] = lambda: False,
+                   progress: Callable[[float], None] = no_progress,
+                   is_cancelled: Callable[[], bool] = never_cancelled,
                    log: Callable[[str], None] = print) -> RunReport:
     dates = dates_of(card)
     for out in (output_path, probabilities_path):

@@ -42,6 +42,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from ..runtime.raster import open_raster
 
@@ -201,8 +202,8 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
         raise UserError(f"tile size must be a multiple of 32, not {tile_size}")
     if epochs < 1:
         raise UserError("train for at least one epoch")
-    report = progress or (lambda fraction: None)
-    cancelled = is_cancelled or (lambda: False)
+    report = progress or no_progress
+    cancelled = is_cancelled or never_cancelled
     train_pairs = find_pairs(data_dir / "train")
     val_pairs = find_pairs(data_dir / "val") if (data_dir / "val").is_dir() else []
     test_pairs = find_pairs(data_dir / "test") if (data_dir / "test").is_dir() else []

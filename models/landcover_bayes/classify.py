@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 from osgeo import gdal
 
+from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from ..runtime.raster import (CLASS_NODATA, FLOAT_NODATA, check_output_path, check_same_grid,
                               committed_outputs, create_like, open_raster, raster_info,
@@ -70,8 +71,8 @@ def classify_raster(model, raster_path, class_path, *, probabilities_path=None,
     "pixels": classified pixel count}``. Raises UserError on a band-count or grid mismatch and
     Cancelled (after removing partial files) when ``is_cancelled()`` turns true.
     """
-    progress = progress or (lambda f: None)
-    is_cancelled = is_cancelled or (lambda: False)
+    progress = progress or no_progress
+    is_cancelled = is_cancelled or never_cancelled
     if not isinstance(model, BayesQDAModel):
         model = load_model(model)
     ds = open_raster(raster_path, "input raster")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from osgeo import gdal, ogr, osr
 
+from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from ..colours import class_colours
 from .model import LandcoverWarning
@@ -105,8 +106,8 @@ def extract_samples(raster_path, vector_path, class_field: str, *, name_field: s
     outside the raster and pixels that are NaN/nodata in any band are skipped with a warning;
     a class left without pixels, or no pixel at all, is a UserError.
     """
-    progress = progress or (lambda f: None)
-    is_cancelled = is_cancelled or (lambda: False)
+    progress = progress or no_progress
+    is_cancelled = is_cancelled or never_cancelled
     rds = open_raster(raster_path, "input raster")
     info = raster_info(rds)
     unc = uncertainty or MeasurementUncertainty()

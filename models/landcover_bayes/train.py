@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled
 from .model import DEFAULT_DIRICHLET_ALPHA, DEFAULT_PRIOR_STRENGTH, BayesQDAModel, fit
 from .report import Scores, baseline_probabilities, score, write_report
@@ -36,8 +37,8 @@ def train_from_files(raster_path, vector_path, class_field: str, model_path, *,
     """Train and evaluate; the saved model is fitted on the training polygons (or on all of
     them with ``refit_on_all``, after evaluation). Warnings are both emitted and returned.
     ``layer``: the layer of ``vector_path`` (name or index; default the first)."""
-    progress = progress or (lambda f: None)
-    is_cancelled = is_cancelled or (lambda: False)
+    progress = progress or no_progress
+    is_cancelled = is_cancelled or never_cancelled
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         samples = extract_samples(raster_path, vector_path, class_field, name_field=name_field,

@@ -7,12 +7,13 @@ from __future__ import annotations
 import csv
 import html
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable
 
 import numpy as np
 from osgeo import gdal
 
 from ..errors import UserError
+from ..runtime import raster
 from . import classical, metrics
 from .rasters import Pair, brovey
 
@@ -58,7 +59,7 @@ def reduced_resolution(pair: Pair, method: str, sensor: str, model=None, scale: 
 
 def full_resolution(pair: Pair, fused_path: str, sensor: str) -> dict:
     """Indices of the fused raster (on the PAN grid) against its own MS and PAN."""
-    ds = gdal.Open(str(fused_path))
+    ds = raster.open_raster(fused_path, "FUSED raster")
     if (ds.RasterXSize, ds.RasterYSize) != (pair.pan.width, pair.pan.height):
         raise UserError(f"FUSED ({ds.RasterXSize} x {ds.RasterYSize}) is not on the PAN grid "
                         f"({pair.pan.width} x {pair.pan.height}); give the output of "

@@ -22,6 +22,7 @@ from typing import Callable, Optional, Sequence
 import numpy as np
 from osgeo import gdal, gdal_array, osr
 
+from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from ..runtime import raster
 from . import classical
@@ -33,14 +34,6 @@ STRIP_VALUES = 4 * 1024 * 1024  # float32 MS values per Brovey strip (16 MB), at
 TILE = 1024  # PAN pixels per tile core (classical filter methods)
 RATIO_TOLERANCE = 0.05  # relative distance of the pixel-size ratio to an integer
 OUTPUT_TYPES = ("float32", "input")  # float32 DN, or the MS data type (rounded, clipped)
-
-
-def _no_progress(_fraction: float) -> None:
-    pass
-
-
-def _never() -> bool:
-    return False
 
 
 @dataclass
@@ -266,8 +259,8 @@ def _band_names(pair: Pair) -> list[str]:
 def pansharpen_classical(pair: Pair, method: str, output: str, sensor: str = "generic",
                          output_type: str = "float32", weights: Optional[Sequence[float]] = None,
                          tile: int = TILE, threads: int = 0,
-                         progress: Callable[[float], None] = _no_progress,
-                         is_cancelled: Callable[[], bool] = _never,
+                         progress: Callable[[float], None] = no_progress,
+                         is_cancelled: Callable[[], bool] = never_cancelled,
                          log: Callable[[str], None] = print) -> dict:
     """Fuse with a classical method into ``output`` (GeoTIFF on the PAN grid). Returns the
     fitted parameters."""
@@ -394,8 +387,8 @@ def check_model_bands(pair: Pair, model_bands: int) -> None:
 
 def pansharpen_deep(pair: Pair, model, model_bands: int, output: str, scale: float,
                     output_type: str = "float32", device=None, tile: int = 512,
-                    progress: Callable[[float], None] = _no_progress,
-                    is_cancelled: Callable[[], bool] = _never) -> None:
+                    progress: Callable[[float], None] = no_progress,
+                    is_cancelled: Callable[[], bool] = never_cancelled) -> None:
     """Fuse with a loaded ADWM network (whole-image statistics, tiled inference when the PAN is
     bigger than ``tile``). ``scale`` maps DN to the network's 0..1 range."""
     from .adwm import pansharpen_adwm

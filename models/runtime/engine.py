@@ -16,6 +16,7 @@ import numpy as np
 from osgeo import gdal
 
 from ..cards import ModelCard
+from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from . import raster
 from .backends import Predictor
@@ -37,18 +38,10 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _no_progress(_fraction: float) -> None:
-    pass
-
-
-def _never() -> bool:
-    return False
-
-
 def run_on_raster(input_path: str, card: ModelCard, predictor: Predictor, output_path: str,
                   probabilities_path: str | None = None, options: RunOptions | None = None,
-                  progress: Callable[[float], None] = _no_progress,
-                  is_cancelled: Callable[[], bool] = _never,
+                  progress: Callable[[float], None] = no_progress,
+                  is_cancelled: Callable[[], bool] = never_cancelled,
                   log: Callable[[str], None] = print) -> RunReport:
     """Predict every pixel of ``input_path``; write classes (or values) and probabilities."""
     options = options or RunOptions()
