@@ -39,7 +39,7 @@ def _is_offline_env() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _human_size(n: float) -> str:
+def format_size(n: float) -> str:
     if n < 1024:
         return f"{n:.0f} B"
     for unit in ("KB", "MB", "GB"):
@@ -70,7 +70,7 @@ def _check_url(url: str, what: str = "weights url") -> None:
     )
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(_CHUNK), b""):
@@ -307,7 +307,7 @@ class WeightsStore:
 
     # -- verification -------------------------------------------------------------------------
     def _verify(self, source: WeightsSource, path: Path, actual: str | None = None) -> None:
-        actual = actual or _sha256_file(path)
+        actual = actual or sha256_file(path)
         expected = source.sha256
         recorded = False
         if expected is None:
@@ -412,7 +412,7 @@ class WeightsStore:
             reason = f"{type(e).__name__}"
         else:
             path = Path(p)
-            self.log(f"downloaded {source.describe()} ({_human_size(path.stat().st_size)})")
+            self.log(f"downloaded {source.describe()} ({format_size(path.stat().st_size)})")
             return path
         raise UserError(
             f"could not download {source.describe()} from {self.endpoint}: {reason}. "
@@ -448,7 +448,7 @@ class WeightsStore:
                                             f"HTTP {r.status_code}. Check the url in the model card.")
                         total = int(r.headers.get("Content-Length") or 0)
                         if total:
-                            self.log(f"size {_human_size(total)}")
+                            self.log(f"size {format_size(total)}")
                         for chunk in r.iter_content(chunk_size=_CHUNK):
                             if is_cancelled():
                                 raise Cancelled()
@@ -473,7 +473,7 @@ class WeightsStore:
             except OSError:
                 pass
             raise
-        self.log(f"downloaded {source.describe()} ({_human_size(done)})")
+        self.log(f"downloaded {source.describe()} ({format_size(done)})")
         return target, h.hexdigest()
 
 

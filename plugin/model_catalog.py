@@ -17,11 +17,11 @@ from typing import Callable
 from ..models import registry
 from ..models.cards import ModelCard, card_to_dict
 from ..models.errors import UserError
-from ..models.hub import WeightsSource, WeightsStore, _human_size, _sha256_file
+from ..models.hub import WeightsSource, WeightsStore, format_size, sha256_file
 
 
 def human_size(n: int | None) -> str:
-    return "unknown" if n is None else _human_size(n)
+    return "unknown" if n is None else format_size(n)
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ class ModelCatalog:
         if not source.filename.lower().endswith(".onnx"):
             raise UserError(f"{reference}: only .onnx files can be added without a card.")
         path = self.store.fetch(source, progress, is_cancelled)
-        pinned = replace(source, sha256=_sha256_file(path))
+        pinned = replace(source, sha256=sha256_file(path))
         card = registry.onnx_card(path, pinned)
         model_id = _slug(f"{source.repo_id.split('/')[-1]}-{Path(source.filename).stem}")
         return self._save(replace(card, id=model_id, local_weights=None, weights=pinned,
