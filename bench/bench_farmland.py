@@ -4,7 +4,7 @@ Printed as ratios measured in this one run, never asserted:
 
 1. torch (eager, inference_mode) versus onnxruntime on an ONNX export of the same network
    (``torch.onnx.export(..., dynamo=False)``), same tiles, same threads;
-2. ``run_on_raster`` end to end (reading the 8-band GeoTIFF, normalising, blending overlaps,
+2. the engine end to end (reading the two dates of an 8-band GeoTIFF, normalising, blending,
    writing compressed classes + probabilities) versus the raw torch model on the same tiles
    already in memory.
 
@@ -29,8 +29,12 @@ from osgeo import gdal
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "build" / "plugins"))
 from rsai_toolbox.models.farmland.ftw import build_ftw_unet  # noqa: E402
 from rsai_toolbox.models.registry import find_card  # noqa: E402
-from rsai_toolbox.models.runtime.backends import onnx_predictor, torch_predictor  # noqa: E402
-from rsai_toolbox.models.runtime.engine import RunOptions, run_on_raster  # noqa: E402
+from rsai_toolbox.models.runtime.onnx_export import export_onnx  # noqa: E402
+from rsai_toolbox.models.callbacks import Callbacks  # noqa: E402
+from rsai_toolbox.models.farmland.segment import segment_fields  # noqa: E402
+from rsai_toolbox.models.runtime.backends import (onnx_predictor, stacked,  # noqa: E402
+                                                  torch_predictor)
+from rsai_toolbox.models.runtime.engine import RunOptions  # noqa: E402
 from rsai_toolbox.models.runtime.tiling import TileGrid  # noqa: E402
 
 
@@ -56,7 +60,7 @@ def best_of(repeats, function):
 
 
 def timed(function) -> float:
-    """Wall time of ``function`` called here (run_on_raster starts its own model thread)."""
+    """Wall time of ``function`` called here (the engine starts its own model thread)."""
     start = time.perf_counter()
     function()
     return time.perf_counter() - start
@@ -78,31 +82,32 @@ def main():
     card = find_card("ftw-3class")
     model = build_ftw_unet(3).eval()
     torch_model = torch_predictor(model, "cpu", threads)
+    engine_model = stacked(torch_model, ["date_a", "date_b"])
     grid = TileGrid(args.size, args.size, args.tile, args.overlap)
     rng = np.random.default_rng(1)
-    tiles = [rng.random((1, 8, args.tile, args.tile), dtype=np.float32) for _ in range(len(grid))]
+    tiles = [{"input": rng.random((1, 8, args.tile, args.tile), dtype=np.float32)}
+             for _ in range(len(grid))]
     mpix = args.size * args.size / 1e6
     tile_mpix = len(grid) * args.tile * args.tile / 1e6
 
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         onnx_path = folder / "ftw.onnx"
-        torch.onnx.export(model, torch.zeros(1, 8, args.tile, args.tile), str(onnx_path),
-                          input_names=["image"], output_names=["logits"], opset_version=17,
-                          dynamo=False, dynamic_axes={"image": {0: "n"}, "logits": {0: "n"}})
+        export_onnx(model, {"image": torch.zeros(1, 8, args.tile, args.tile)}, onnx_path,
+                    ["logits"], dynamic_size=False)
         onnx_model = onnx_predictor(onnx_path, "cpu", threads)
-        a = torch_model(tiles[0])
-        b = onnx_model(tiles[0])
+        a = torch_model(tiles[0])["output"]
+        b = onnx_model(tiles[0])["logits"]
         print(f"torch vs ONNX outputs: max |difference| {np.abs(a - b).max():.2e}")
 
         raw_torch = best_of(args.repeats, lambda: [torch_model(t) for t in tiles])
         raw_onnx = best_of(args.repeats, lambda: [onnx_model(t) for t in tiles])
         raster = folder / "stack.tif"
         make_raster(raster, args.size)
-        engine = min(timed(lambda: run_on_raster(
-            str(raster), card, torch_model, str(folder / "classes.tif"),
-            str(folder / "probabilities.tif"), RunOptions(tile_size=args.tile, overlap=args.overlap),
-            log=lambda m: None)) for _ in range(args.repeats))
+        engine = min(timed(lambda: segment_fields(
+            card, engine_model, str(folder / "classes.tif"), str(folder / "probabilities.tif"),
+            stack=str(raster), options=RunOptions(tile_size=args.tile, overlap=args.overlap),
+            callbacks=Callbacks(log=lambda m: None))) for _ in range(args.repeats))
 
     print(f"FTW U-Net (efficientnet-b3, 8 bands) on CPU, {threads} threads; raster "
           f"{args.size} x {args.size} px at 10 m = {mpix * 100:.1f} km^2, {len(grid)} tiles of "
@@ -110,7 +115,7 @@ def main():
     print(f"  raw torch         {raw_torch:7.2f} s  {mpix / raw_torch:6.3f} Mpix/s of raster")
     print(f"  raw onnxruntime   {raw_onnx:7.2f} s  {mpix / raw_onnx:6.3f} Mpix/s "
           f"(torch/onnx time ratio {raw_torch / raw_onnx:.2f})")
-    print(f"  run_on_raster     {engine:7.2f} s  {mpix / engine:6.3f} Mpix/s "
+    print(f"  engine            {engine:7.2f} s  {mpix / engine:6.3f} Mpix/s "
           f"(engine/raw torch ratio {engine / raw_torch:.2f})")
 
 

@@ -1,28 +1,43 @@
 """Model cards: everything needed to run a published model travels with it.
 
-A card is a small JSON file (schema in docs/model_cards.md): where the weights live and their
-checksum, the weights' format and architecture, what the inputs must look like (bands, scale,
-mean/std, tile size, resolution) and what comes out (classes with names and colours, or
-regression targets with units), plus licence and citation. An ONNX file without a card can carry
-the same keys in its metadata_props; Deepness's keys are understood too, so its model-zoo files
-run unchanged.
+A card is a small JSON file (schema and one example per head in docs/model_cards.md): where the
+weights live and their checksum, the weights' format and architecture, the model's named inputs
+(each raster's bands, value transform and pixel size relative to the first input's grid), how
+the engine tiles the first input's grid, the output head (dense, patch or pixel table) and what
+comes out (classes with names and colours, or targets with units), plus licence and citation.
+An ONNX file without a card can carry the same object in its metadata (``rsai_card``);
+Deepness's keys are understood too, so its model-zoo files run unchanged.
+
+A card is validated once, fully, when it is read: every problem names the file and the key.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import Any
 
 from .colours import class_colours
 from .errors import UserError
 from .hub import WeightsSource
 
-# pansharpening cards describe two-input models (PAN + MS), run by rsai:pansharpen.
-TASKS = ("segmentation", "regression", "pansharpening")
-FORMATS = ("onnx", "safetensors", "torch_state_dict")
-
+# What each task means is up to the tools that run it (a tool names the tasks it accepts).
+TASKS = ("segmentation", "regression", "pansharpening", "prompt_segmentation", "embedding")
+FORMATS = ("onnx", "safetensors", "torch_state_dict", "keras_hdf5")
+TRANSFORMS = ("linear", "db")
+RESAMPLING = ("nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average")
+PADDING = ("reflect", "edge")
+HEADS = ("dense", "patch", "pixel_table")
+BLENDS = ("linear", "crop")
+FEEDS = ("named", "stacked")
+ACTIVATIONS = ("softmax", "none")
+MAX_CLASS_VALUE = 254  # 255 is the class rasters' nodata
+DEFAULT_INPUT = "input"
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 @dataclass(frozen=True)
@@ -37,18 +52,62 @@ class TargetInfo:
     name: str
     unit: str = ""
 
+    @property
+    def band_name(self) -> str:
+        return f"{self.name} ({self.unit})" if self.unit else self.name
+
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How raw raster values become model input: ``(raw / scale - mean) / std`` per band."""
+    """One named raster input: model input = (transform(raw) / scale - mean) / std per band."""
 
     bands: tuple[str, ...]
+    name: str = DEFAULT_INPUT  # the ONNX input name / the torch forward argument
+    transform: str = "linear"  # "db": 10 log10(raw) first; raw <= 0 becomes nodata
     scale: float = 1.0
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    ratio: int = 1  # this input's pixel = ratio x the first input's pixel
+    resampling: str = "bilinear"  # only when the raster is not on the ratio-aligned grid
+    pad: str = "reflect"  # how tiles are filled past the raster's edge
+    optional: bool = False
+    resolution_m: float | None = None  # ground resolution the model was trained at
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Tiles on the first input's grid; ``blend`` joins overlapping tiles: a linear ramp, or
+    ``crop`` (each pixel from the tile whose centre is nearest, exact for models with a halo)."""
+
     tile_size: int = 512
     overlap: int = 32
-    resolution_m: float | None = None
+    blend: str = "linear"
+
+
+@dataclass(frozen=True)
+class Head:
+    """What the network returns per call: ``dense`` (N, K, H, W) scores per pixel; ``patch``
+    (N, K) per ``window`` x ``window`` window, run every ``stride`` pixels; ``pixel_table``
+    (N, K) per row of pixel features (``halo`` pixels of context for window features)."""
+
+    type: str = "dense"
+    window: int = 0
+    stride: int = 0
+    halo: int = 0
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One named model output: classes (a class raster, probabilities) or targets (values)."""
+
+    name: str
+    classes: tuple[ClassInfo, ...] = ()
+    targets: tuple[TargetInfo, ...] = ()
+    activation: str = "none"  # "softmax" turns class scores into probabilities
+
+    @property
+    def channels(self) -> int:
+        return len(self.classes) or len(self.targets)
 
 
 @dataclass(frozen=True)
@@ -57,91 +116,272 @@ class ModelCard:
     title: str
     task: str
     format: str
-    inputs: InputSpec
-    classes: tuple[ClassInfo, ...] = ()
-    targets: tuple[TargetInfo, ...] = ()
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+    tiling: Tiling = Tiling()
+    head: Head = Head()
+    feed: str = "named"  # "stacked": the inputs' bands go to the model as one tensor, in order
     weights: WeightsSource | None = None
     local_weights: Path | None = None  # a local file always overrides ``weights`` (JSON key
     # "local_weights", relative to the card's folder or absolute: custom models of one machine)
-    activation: str = "none"  # "softmax" turns class scores into probabilities
     architecture: str | None = None
     architecture_kwargs: dict = field(default_factory=dict)
+    method: dict = field(default_factory=dict)  # facts only the method's own code reads
     licence: str = "unknown"
     citation: str = ""
     description: str = ""
 
     @property
-    def band_count(self) -> int:
-        return len(self.inputs.bands)
+    def primary(self) -> InputSpec:
+        """The first input: its grid is the tiles' and the outputs' grid."""
+        return self.inputs[0]
 
     @property
-    def output_count(self) -> int:
-        """Channels the network emits: class scores, or one per regression target."""
-        return len(self.classes) if self.task == "segmentation" else len(self.targets)
+    def output(self) -> OutputSpec:
+        """The first (main) output."""
+        return self.outputs[0]
+
+    @property
+    def classes(self) -> tuple[ClassInfo, ...]:
+        return self.output.classes
+
+    @property
+    def targets(self) -> tuple[TargetInfo, ...]:
+        return self.output.targets
+
+    def input(self, name: str) -> InputSpec:
+        return next(spec for spec in self.inputs if spec.name == name)
 
     def with_local_weights(self, path: str | Path) -> "ModelCard":
         return replace(self, local_weights=Path(path))
 
 
-def card_from_dict(data: dict, origin: str = "card") -> ModelCard:
+class _Keys:
+    """Typed access to one JSON object; each error names the origin and the key path."""
+
+    def __init__(self, data: Any, origin: str, path: str = ""):
+        if not isinstance(data, dict):
+            where = f" {path}" if path else ""
+            raise UserError(f"{origin}:{where} must be a JSON object, not "
+                            f"{type(data).__name__} (see docs/model_cards.md)")
+        self.data, self.origin, self.path = data, origin, path
+
+    def fail(self, key: str, problem: str) -> UserError:
+        return UserError(f"{self.origin}: {self.path}{key} {problem} (see docs/model_cards.md)")
+
+    def get(self, key: str, kind, default=..., check=None, problem: str = ""):
+        if key not in self.data or self.data[key] is None:
+            if default is ...:
+                raise self.fail(key, "is required but missing")
+            return default
+        value = self.data[key]
+        try:
+            if kind is bool:
+                if not isinstance(value, bool):
+                    raise TypeError
+            elif kind is int:
+                if isinstance(value, (bool, str)) or float(value) != int(value):
+                    raise TypeError
+                value = int(value)
+            elif kind is float:
+                if isinstance(value, (bool, str)):
+                    raise TypeError
+                value = float(value)
+            elif kind is str:
+                if not isinstance(value, str):
+                    raise TypeError
+            elif not isinstance(value, kind):
+                raise TypeError
+        except (TypeError, ValueError):
+            names = {int: "a whole number", float: "a number", str: "text",
+                     bool: "true or false", list: "a list", dict: "an object"}
+            kinds = kind if isinstance(kind, tuple) else (kind,)
+            name = " or ".join(names.get(k, k.__name__) for k in kinds)
+            raise self.fail(key, f"must be {name}, not {value!r}") from None
+        if check is not None and not check(value):
+            raise self.fail(key, f"{problem}, not {value!r}")
+        return value
+
+    def floats(self, key: str, count: int):
+        values = self.get(key, list, None)
+        if values is None:
+            return None
+        if len(values) not in (1, count):
+            raise self.fail(key, f"needs 1 or {count} values (one per band), not {len(values)}")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise self.fail(key, f"must be numbers, not {values!r}")
+        return tuple(float(v) for v in values)
+
+    def child(self, key: str, data=None) -> "_Keys":
+        return _Keys(self.data.get(key) if data is None else data, self.origin,
+                     f"{self.path}{key}.")
+
+
+def card_from_dict(data: Any, origin: str = "card") -> ModelCard:
     """Build and validate a card; every problem names the key and the origin file."""
-    try:
-        task = data["task"]
-        fmt = data["format"]
-        inputs = data["inputs"]
-        card = ModelCard(
-            id=data["id"],
-            title=data.get("title", data["id"]),
-            task=task,
-            format=fmt,
-            inputs=InputSpec(
-                bands=tuple(inputs["bands"]),
-                scale=float(inputs.get("scale", 1.0)),
-                mean=_floats(inputs.get("mean")),
-                std=_floats(inputs.get("std")),
-                tile_size=int(inputs.get("tile_size", 512)),
-                overlap=int(inputs.get("overlap", 32)),
-                resolution_m=inputs.get("resolution_m"),
-            ),
-            classes=_classes(data.get("outputs", {}).get("classes", [])),
-            targets=tuple(TargetInfo(t["name"], t.get("unit", ""))
-                          for t in data.get("outputs", {}).get("targets", [])),
-            activation=data.get("outputs", {}).get(
-                "activation", "softmax" if task == "segmentation" else "none"),
-            weights=WeightsSource.from_dict(data["weights"]) if data.get("weights") else None,
-            local_weights=Path(data["local_weights"]) if data.get("local_weights") else None,
-            architecture=(data.get("architecture") or {}).get("name"),
-            architecture_kwargs=dict((data.get("architecture") or {}).get("kwargs", {})),
-            licence=data.get("licence", "unknown"),
-            citation=data.get("citation", ""),
-            description=data.get("description", ""),
-        )
-    except KeyError as missing:
-        raise UserError(f"{origin}: required key {missing} is missing (see docs/model_cards.md)")
-    if card.task not in TASKS:
-        raise UserError(f"{origin}: task must be one of {TASKS}, not {card.task!r}")
-    if card.format not in FORMATS:
-        raise UserError(f"{origin}: format must be one of {FORMATS}, not {card.format!r}")
+    keys = _Keys(data, origin)
+    task = keys.get("task", str, check=lambda t: t in TASKS, problem=f"must be one of {TASKS}")
+    fmt = keys.get("format", str, check=lambda f: f in FORMATS,
+                   problem=f"must be one of {FORMATS}")
+    raw_inputs = keys.get("inputs", (dict, list))
+    input_list = raw_inputs if isinstance(raw_inputs, list) else [raw_inputs]
+    if not input_list:
+        raise keys.fail("inputs", "needs at least one input")
+    inputs = tuple(_input(keys.child(f"inputs[{i}]", entry), len(input_list))
+                   for i, entry in enumerate(input_list))
+    names = [spec.name for spec in inputs]
+    if len(set(names)) != len(names):
+        raise keys.fail("inputs", f"names must be unique, not {names}")
+    if inputs[0].ratio != 1 or inputs[0].optional:
+        raise keys.fail("inputs[0]", "is the grid of the tiles and outputs: its ratio must be 1 "
+                        "and it cannot be optional")
+    # Older cards keep tile_size/overlap inside their single input object.
+    legacy = raw_inputs if isinstance(raw_inputs, dict) else {}
+    tiling = _tiling(keys.child("tiling", keys.data.get("tiling") or {
+        k: legacy[k] for k in ("tile_size", "overlap") if k in legacy}), inputs)
+    head = _head(keys.child("head", keys.data.get("head") or {}), inputs)
+    raw_outputs = keys.get("outputs", (dict, list))
+    output_list = raw_outputs if isinstance(raw_outputs, list) else [raw_outputs]
+    outputs = tuple(_output(keys.child(f"outputs[{i}]", entry), task, i)
+                    for i, entry in enumerate(output_list))
+    if not outputs:
+        raise keys.fail("outputs", "needs at least one output")
+    architecture = keys.child("architecture", keys.data.get("architecture") or {})
+    card = ModelCard(
+        id=keys.get("id", str, check=lambda s: s.strip() != "", problem="must not be empty"),
+        title=keys.get("title", str, keys.data.get("id", "")),
+        task=task, format=fmt, inputs=inputs, outputs=outputs, tiling=tiling, head=head,
+        feed=keys.get("feed", str, "named", check=lambda f: f in FEEDS,
+                      problem=f"must be one of {FEEDS}"),
+        weights=WeightsSource.from_dict(keys.get("weights", dict)) if keys.data.get("weights")
+        else None,
+        local_weights=Path(keys.get("local_weights", str)) if keys.data.get("local_weights")
+        else None,
+        architecture=architecture.get("name", str, None),
+        architecture_kwargs=dict(architecture.get("kwargs", dict, {})),
+        method=dict(keys.get("method", dict, {})),
+        licence=keys.get("licence", str, "unknown"),
+        citation=keys.get("citation", str, ""),
+        description=keys.get("description", str, ""),
+    )
     if card.format != "onnx" and not card.architecture:
-        raise UserError(f"{origin}: {card.format} weights need architecture.name")
-    if card.activation not in ("softmax", "none"):
-        raise UserError(f"{origin}: outputs.activation must be softmax or none")
-    if card.task == "segmentation" and not card.classes:
-        raise UserError(f"{origin}: a segmentation card needs outputs.classes")
-    if card.task != "segmentation" and not card.targets:
-        raise UserError(f"{origin}: a {card.task} card needs outputs.targets")
-    for name, values in (("mean", card.inputs.mean), ("std", card.inputs.std)):
-        if values is not None and len(values) not in (1, card.band_count):
-            raise UserError(f"{origin}: inputs.{name} needs 1 or {card.band_count} values")
+        raise keys.fail("architecture.name", f"is required for {card.format} weights")
+    if card.feed == "stacked" and len({spec.ratio for spec in inputs}) > 1:
+        raise keys.fail("feed", "stacked needs every input at the same ratio")
     return card
+
+
+def _input(keys: _Keys, count: int) -> InputSpec:
+    bands = keys.get("bands", list, check=lambda b: len(b) > 0, problem="needs at least one band")
+    if not all(isinstance(b, (str, int)) for b in bands):
+        raise keys.fail("bands", f"must be band names, not {bands!r}")
+    positive = dict(check=lambda v: v > 0, problem="must be positive")
+    spec = InputSpec(
+        bands=tuple(str(b) for b in bands),
+        name=keys.get("name", str, DEFAULT_INPUT if count == 1 else ...,
+                      check=lambda s: s.isidentifier(), problem="must be an identifier"),
+        transform=keys.get("transform", str, "linear", check=lambda t: t in TRANSFORMS,
+                           problem=f"must be one of {TRANSFORMS}"),
+        scale=keys.get("scale", float, 1.0, **positive),
+        mean=keys.floats("mean", len(bands)),
+        std=keys.floats("std", len(bands)),
+        ratio=keys.get("ratio", int, 1, check=lambda r: r >= 1, problem="must be 1 or more"),
+        resampling=keys.get("resampling", str, "bilinear", check=lambda r: r in RESAMPLING,
+                            problem=f"must be one of {RESAMPLING}"),
+        pad=keys.get("pad", str, "reflect", check=lambda p: p in PADDING,
+                     problem=f"must be one of {PADDING}"),
+        optional=keys.get("optional", bool, False),
+        resolution_m=keys.get("resolution_m", float, None, **positive),
+    )
+    if spec.std is not None and min(spec.std) <= 0:
+        raise keys.fail("std", f"must be positive, not {list(spec.std)}")
+    return spec
+
+
+def _tiling(keys: _Keys, inputs: tuple[InputSpec, ...]) -> Tiling:
+    tiling = Tiling(
+        tile_size=keys.get("tile_size", int, 512, check=lambda t: t >= 1, problem="must be 1 or more"),
+        overlap=keys.get("overlap", int, 32, check=lambda o: o >= 0, problem="must be 0 or more"),
+        blend=keys.get("blend", str, "linear", check=lambda b: b in BLENDS,
+                       problem=f"must be one of {BLENDS}"))
+    if tiling.tile_size <= 2 * tiling.overlap:
+        raise keys.fail("tile_size", f"must be more than twice the overlap ({tiling.overlap})")
+    step = alignment(inputs)
+    for key in ("tile_size", "overlap"):
+        if getattr(tiling, key) % step:
+            raise keys.fail(key, f"must be a multiple of {step} (the inputs' pixel ratios), "
+                            f"not {getattr(tiling, key)}")
+    return tiling
+
+
+def _head(keys: _Keys, inputs: tuple[InputSpec, ...]) -> Head:
+    kind = keys.get("type", str, "dense", check=lambda t: t in HEADS,
+                    problem=f"must be one of {HEADS}")
+    if kind == "patch":
+        window = keys.get("window", int, check=lambda w: w >= 1, problem="must be 1 or more")
+        stride = keys.get("stride", int, window, check=lambda s: s >= 1, problem="must be 1 or more")
+        step = alignment(inputs)
+        if window % step or stride % step:
+            raise keys.fail("window", f"and stride must be multiples of {step} (the inputs' "
+                            "pixel ratios)")
+        return Head(kind, window=window, stride=stride)
+    if kind == "pixel_table":
+        if any(spec.ratio != 1 for spec in inputs):
+            raise keys.fail("type", "pixel_table reads every input on the first input's grid: "
+                            "leave the inputs' ratio at 1")
+        return Head(kind, halo=keys.get("halo", int, 0, check=lambda h: h >= 0,
+                                        problem="must be 0 or more"))
+    return Head(kind)
+
+
+def _output(keys: _Keys, task: str, index: int) -> OutputSpec:
+    classes = _classes(keys, keys.get("classes", list, []))
+    targets = tuple(TargetInfo(keys.child(f"targets[{i}]", t).get("name", str),
+                               keys.child(f"targets[{i}]", t).get("unit", str, ""))
+                    for i, t in enumerate(keys.get("targets", list, [])))
+    if classes and targets:
+        raise keys.fail("classes", "and targets cannot both be given: one output is either "
+                        "classes or values (add a second output for the other)")
+    if not classes and not targets and task != "embedding":
+        raise keys.fail("classes", "or targets is required (what the model's output means)")
+    return OutputSpec(
+        name=keys.get("name", str, "output" if index == 0 else ...),
+        classes=classes, targets=targets,
+        activation=keys.get("activation", str, "softmax" if classes else "none",
+                            check=lambda a: a in ACTIVATIONS,
+                            problem=f"must be one of {ACTIVATIONS}"))
+
+
+def _classes(keys: _Keys, entries: list) -> tuple[ClassInfo, ...]:
+    """Classes from a card; a class without a colour gets a default one (models/colours.py)."""
+    children = [keys.child(f"classes[{i}]", entry) for i, entry in enumerate(entries)]
+    names = [child.get("name", str) for child in children]
+    values = [child.get("value", int, check=lambda v: 0 <= v <= MAX_CLASS_VALUE,
+                        problem=f"must be 0..{MAX_CLASS_VALUE} (255 is nodata)")
+              for child in children]
+    if len(set(values)) != len(values):
+        raise keys.fail("classes", f"values must be unique, not {values}")
+    defaults = class_colours(names)
+    colours = [child.get("color", str, default, check=lambda c: bool(_COLOUR.match(c)),
+                         problem="must be a colour as #rrggbb")
+               for child, default in zip(children, defaults)]
+    return tuple(ClassInfo(v, n, c) for v, n, c in zip(values, names, colours))
+
+
+def alignment(inputs) -> int:
+    """The step tile sizes and offsets must be multiples of, so every input's window starts
+    on one of its own pixels: the least common multiple of the ratios."""
+    return math.lcm(*[spec.ratio for spec in inputs])
 
 
 def load_card(path: str | Path) -> ModelCard:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"model card {path} is not valid JSON: {exc}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"model card {path} is not valid JSON: {exc}. Fix the file or remove it.")
+    except OSError as exc:
+        raise UserError(f"cannot read model card {path}: {exc}")
     card = card_from_dict(data, origin=str(path))
     if card.local_weights is not None and not card.local_weights.is_absolute():
         card = card.with_local_weights(path.parent / card.local_weights)
@@ -150,22 +390,41 @@ def load_card(path: str | Path) -> ModelCard:
 
 def card_to_dict(card: ModelCard) -> dict:
     """The JSON form of a card (what card_from_dict reads back), e.g. for user cards."""
-    inputs = {"bands": list(card.inputs.bands), "scale": card.inputs.scale,
-              "tile_size": card.inputs.tile_size, "overlap": card.inputs.overlap}
-    for key in ("mean", "std"):
-        if getattr(card.inputs, key) is not None:
-            inputs[key] = list(getattr(card.inputs, key))
-    if card.inputs.resolution_m is not None:
-        inputs["resolution_m"] = card.inputs.resolution_m
-    outputs = {"activation": card.activation}
-    if card.classes:
-        outputs["classes"] = [{"value": c.value, "name": c.name, "color": c.color}
-                              for c in card.classes]
-    if card.targets:
-        outputs["targets"] = [{"name": t.name, "unit": t.unit} for t in card.targets]
+    def input_dict(spec: InputSpec) -> dict:
+        data = {"name": spec.name, "bands": list(spec.bands), "transform": spec.transform,
+                "scale": spec.scale, "ratio": spec.ratio, "resampling": spec.resampling,
+                "pad": spec.pad, "optional": spec.optional}
+        for key in ("mean", "std"):
+            if getattr(spec, key) is not None:
+                data[key] = list(getattr(spec, key))
+        if spec.resolution_m is not None:
+            data["resolution_m"] = spec.resolution_m
+        return data
+
+    def output_dict(spec: OutputSpec) -> dict:
+        data = {"name": spec.name, "activation": spec.activation}
+        if spec.classes:
+            data["classes"] = [{"value": c.value, "name": c.name, "color": c.color}
+                               for c in spec.classes]
+        if spec.targets:
+            data["targets"] = [{"name": t.name, "unit": t.unit} for t in spec.targets]
+        return data
+
+    head = {"type": card.head.type}
+    if card.head.type == "patch":
+        head.update(window=card.head.window, stride=card.head.stride)
+    if card.head.type == "pixel_table":
+        head["halo"] = card.head.halo
     data = {"id": card.id, "title": card.title, "task": card.task, "format": card.format,
-            "inputs": inputs, "outputs": outputs, "licence": card.licence,
-            "citation": card.citation, "description": card.description}
+            "inputs": [input_dict(spec) for spec in card.inputs],
+            "tiling": {"tile_size": card.tiling.tile_size, "overlap": card.tiling.overlap,
+                       "blend": card.tiling.blend},
+            "head": head, "feed": card.feed,
+            "outputs": [output_dict(spec) for spec in card.outputs],
+            "licence": card.licence, "citation": card.citation,
+            "description": card.description}
+    if card.method:
+        data["method"] = card.method
     if card.weights is not None:
         data["weights"] = {f.name: getattr(card.weights, f.name)
                            for f in dataclass_fields(card.weights)
@@ -187,10 +446,15 @@ def card_from_onnx_metadata(onnx_path: str | Path, metadata: dict[str, str],
     """
     onnx_path = Path(onnx_path)
     if "rsai_card" in metadata:
-        card = card_from_dict(json.loads(metadata["rsai_card"]), origin=f"{onnx_path} metadata")
+        try:
+            data = json.loads(metadata["rsai_card"])
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{onnx_path}: its rsai_card metadata is not valid JSON ({exc}); "
+                            "re-export the model or put a card .json beside it.")
+        card = card_from_dict(data, origin=f"{onnx_path} metadata")
         return card.with_local_weights(onnx_path)
 
-    model_type = metadata.get("model_type", "Segmentor").strip('"').lower()
+    model_type = str(metadata.get("model_type", "Segmentor")).strip('"').lower()
     task = "regression" if model_type.startswith("regress") else "segmentation"
     names = _json_or_none(metadata.get("class_names"))
     if isinstance(names, dict):
@@ -208,34 +472,22 @@ def card_from_onnx_metadata(onnx_path: str | Path, metadata: dict[str, str],
         "title": onnx_path.name,
         "task": task,
         "format": "onnx",
-        "inputs": {
+        "inputs": [{
             "bands": [f"band {i + 1}" for i in range(input_channels)],
             "scale": 255.0 if is_deepness else 1.0,
             "mean": _json_or_none(metadata.get("standardization_mean")),
             "std": _json_or_none(metadata.get("standardization_std")),
-            "tile_size": tile,
-            "overlap": int(tile * overlap_pct / 100),
             "resolution_m": float(resolution_cm) / 100 if resolution_cm else None,
-        },
-        "outputs": ({"classes": [{"value": i, "name": n} for i, n in enumerate(names)],
+        }],
+        "tiling": {"tile_size": tile, "overlap": int(tile * overlap_pct / 100)},
+        "outputs": ({"classes": [{"value": i, "name": str(n)} for i, n in enumerate(names)],
                      # Deepness segmentors end in a softmax already.
                      "activation": "none" if is_deepness else "softmax"}
-                    if task == "segmentation" else {"targets": [{"name": n} for n in names]}),
-        "licence": metadata.get("licence", "unknown (bare ONNX file)"),
-        "citation": metadata.get("citation", ""),
+                    if task == "segmentation" else {"targets": [{"name": str(n)} for n in names]}),
+        "licence": str(metadata.get("licence", "unknown (bare ONNX file)")),
+        "citation": str(metadata.get("citation", "")),
     }
     return card_from_dict(data, origin=str(onnx_path)).with_local_weights(onnx_path)
-
-
-def _classes(entries: list[dict]) -> tuple[ClassInfo, ...]:
-    """Classes from a card; a class without a colour gets a default one (models/colours.py)."""
-    defaults = class_colours([c["name"] for c in entries])
-    return tuple(ClassInfo(int(c["value"]), c["name"], c.get("color") or default)
-                 for c, default in zip(entries, defaults))
-
-
-def _floats(values) -> tuple[float, ...] | None:
-    return None if values is None else tuple(float(v) for v in values)
 
 
 def _json_or_none(text):

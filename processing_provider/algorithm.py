@@ -12,6 +12,7 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException,
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
+from ..models.callbacks import Callbacks
 from ..models.errors import Cancelled, UserError
 from ..models.runtime.devices import device_summary
 from . import settings
@@ -20,29 +21,12 @@ ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 HELP = Path(__file__).resolve().parents[1] / "docs" / "tools"
 
 
-class Callbacks:
-    """QgsProcessingFeedback as the plain callables the core expects."""
-
-    def __init__(self, feedback, start: float = 0.0, end: float = 100.0):
-        self.feedback, self.start, self.end = feedback, start, end
-
-    def progress(self, fraction: float) -> None:
-        self.feedback.setProgress(self.start + (self.end - self.start) * fraction)
-
-    def is_cancelled(self) -> bool:
-        return self.feedback.isCanceled()
-
-    def log(self, message: str) -> None:
-        if message.startswith("Warning: "):
-            self.feedback.reportError(message, fatalError=False)
-        else:
-            self.feedback.pushInfo(message)
-
-    def part(self, start: float, end: float) -> "Callbacks":
-        """Callbacks for one stage of a run, mapped into [start, end] percent."""
-        span = self.end - self.start
-        return Callbacks(self.feedback, self.start + span * start / 100,
-                         self.start + span * end / 100)
+def feedback_callbacks(feedback) -> Callbacks:
+    """QgsProcessingFeedback as the core's Callbacks: progress (0..1 -> percent), cancel, log
+    lines, and warnings on the feedback's warning channel."""
+    return Callbacks(progress=lambda fraction: feedback.setProgress(100.0 * fraction),
+                     is_cancelled=feedback.isCanceled, log=feedback.pushInfo,
+                     warn=feedback.pushWarning)
 
 
 class RsaiAlgorithm(QgsProcessingAlgorithm):
@@ -89,7 +73,7 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
         return type(self)()
 
     def processAlgorithm(self, parameters, context, feedback):
-        callbacks = Callbacks(feedback)
+        callbacks = feedback_callbacks(feedback)
         if self.LOG_DEVICES:
             callbacks.log(device_summary())
         try:

@@ -14,7 +14,7 @@ def resolve_model(reference: str, callbacks, tasks=None) -> registry.ResolvedMod
 def load_model(reference: str, device: str, callbacks, tasks=None):
     """Resolve MODEL, load it on DEVICE and log what the run uses: model, weights, licence and
     the device actually chosen. Returns (card, predictor)."""
-    model = resolve_model(reference, callbacks.part(0, 10), tasks)
+    model = resolve_model(reference, callbacks.part(0, 0.1), tasks)
     card = model.card
     predictor: Predictor = load_predictor(card, model.weights, device)
     origin = card.weights.describe() if card.weights and not card.local_weights else "local file"

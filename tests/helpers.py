@@ -30,6 +30,66 @@ def conv_onnx(path: Path, in_channels: int, out_channels: int, kernel: int = 1, 
     return weight, bias
 
 
+def onnx_model(path: Path, nodes, inputs: dict, outputs: dict, weights: dict) -> Path:
+    """A real ONNX file from a few nodes: ``inputs``/``outputs`` map names to shapes (None or
+    text for free dimensions), ``weights`` names to arrays."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def info(name, shape):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+
+    graph = helper.make_graph(nodes, "test", [info(k, v) for k, v in inputs.items()],
+                              [info(k, v) for k, v in outputs.items()],
+                              [numpy_helper.from_array(np.asarray(v), k) for k, v in weights.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def two_input_onnx(path: Path, a_channels: int, b_channels: int, ratio: int, classes: int,
+                   seed: int = 0):
+    """out = conv1x1(a) + nearest-upsampled conv1x1(b): inputs "aerial" (N, A, T, T) and
+    "satellite" (N, B, T/ratio, T/ratio). Returns the two weight matrices and the bias."""
+    from onnx import helper
+    rng = np.random.default_rng(seed)
+    wa = rng.normal(0, 1, (classes, a_channels, 1, 1)).astype(np.float32)
+    wb = rng.normal(0, 1, (classes, b_channels, 1, 1)).astype(np.float32)
+    bias = rng.normal(0, 0.1, classes).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["aerial", "WA", "B"], ["fa"]),
+             helper.make_node("Conv", ["satellite", "WB"], ["fb"]),
+             helper.make_node("Resize", ["fb", "", "scales"], ["up"], mode="nearest"),
+             helper.make_node("Add", ["fa", "up"], ["output"])]
+    onnx_model(path, nodes, {"aerial": ["N", a_channels, "H", "W"],
+                             "satellite": ["N", b_channels, "h", "w"]},
+               {"output": ["N", classes, "H", "W"]},
+               {"WA": wa, "WB": wb, "B": bias,
+                "scales": np.array([1, 1, ratio, ratio], np.float32)})
+    return wa[:, :, 0, 0], wb[:, :, 0, 0], bias
+
+
+def window_mean_onnx(path: Path, channels: int) -> Path:
+    """A patch model that answers each window's mean per band: (N, C, w, w) -> (N, C)."""
+    from onnx import helper
+    return onnx_model(path, [helper.make_node("ReduceMean", ["input"], ["output"], axes=[2, 3],
+                                              keepdims=0)],
+                      {"input": ["N", channels, "h", "w"]}, {"output": ["N", channels]}, {})
+
+
+def linear_table_onnx(path: Path, features: int, targets: int, seed: int = 0):
+    """A pixel-table regressor rows (N, F) -> (N, K): X @ W + b. Returns (W, b)."""
+    from onnx import helper
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 1, (features, targets)).astype(np.float32)
+    b = rng.normal(0, 1, targets).astype(np.float32)
+    onnx_model(path, [helper.make_node("MatMul", ["X", "W"], ["xw"]),
+                      helper.make_node("Add", ["xw", "b"], ["values"])],
+               {"X": ["N", features]}, {"values": ["N", targets]}, {"W": w, "b": b})
+    return w, b
+
+
 def apply_pointwise(weight: np.ndarray, bias: np.ndarray, image: np.ndarray) -> np.ndarray:
     """What a 1x1 conv computes on (C, H, W): the expected model output, without the model."""
     return np.einsum("kc,chw->khw", weight[:, :, 0, 0], image) + bias[:, None, None]

@@ -24,17 +24,11 @@ import numpy as np
 
 from ..errors import UserError
 
+# Where the weights live, their scale (DN / 3000), bands and classes: models/cards/ftw-*.json.
 ENCODER = "efficientnet-b3"
 IN_CHANNELS = 8
-FTW_SCALE = 3000.0  # model input = DN / 3000 (ftw_tools/inference/inference.py)
 FTW_BANDS = ("B04", "B03", "B02", "B08")  # per window; window A first, then window B
 CLASS_NAMES = {3: ("background", "field", "boundary"), 2: ("background", "field")}
-# Published weights (torchgeo Unet_Weights.SENTINEL2_{2,3}CLASS_FTW, CC-BY-4.0). The 8 hex digits
-# in each name are the start of the file's sha256 (torchvision's check_hash convention).
-HUB_REPO = "torchgeo/ftw"
-HUB_REVISION = "d2fdab6ea9d9cd38b491292cc9a5c8642533cef5"
-HUB_FILES = {3: "commercial/3-class/sentinel2_unet_effb3-5d591cbb.pth",
-             2: "commercial/2-class/sentinel2_unet_effb3-9c04b7c6.pth"}
 
 # Prefixes that wrap the smp keys in training checkpoints: LightningModule attribute
 # ("model."), DataParallel/DDP ("module."), torch.compile ("_orig_mod.").
@@ -85,36 +79,6 @@ def load_ftw_state_dict(path: str | Path) -> dict:
                 state = {k[len(prefix):]: v for k, v in state.items()}
                 changed = True
     return state
-
-
-def ftw_num_classes(state_dict: dict) -> int:
-    """Classes of a loaded FTW state dict, from the segmentation head's output channels."""
-    try:
-        return int(state_dict["segmentation_head.0.weight"].shape[0])
-    except KeyError:
-        raise UserError("weights have no segmentation_head.0.weight: not an smp Unet checkpoint")
-
-
-def load_ftw_model(path: str | Path, num_classes: int | None = None):
-    """Build the FTW Unet and load ``path`` strictly; returns the model in eval mode."""
-    state = load_ftw_state_dict(path)
-    found = ftw_num_classes(state)
-    if num_classes is not None and num_classes != found:
-        raise UserError(f"{path} holds a {found}-class FTW model, but {num_classes} classes "
-                        "were requested; choose the matching weights file")
-    model = build_ftw_unet(found)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise UserError(f"{path} does not match the FTW U-Net (efficientnet-b3, 8 bands): "
-                        f"{str(exc).splitlines()[0]}") from exc
-    return model.eval()
-
-
-def scale_ftw_input(stack: np.ndarray) -> np.ndarray:
-    """DN (reflectance x 10000) to model input: float32 DN / 3000, NaN -> 0."""
-    out = np.asarray(stack, dtype=np.float32) / np.float32(FTW_SCALE)
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 # Band-name aliases. Codes are matched before colour names so that "B04 (red)" and "red" both

@@ -15,21 +15,22 @@ same commit; both are recorded by sha256 on first use) or local files.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..cards import InputSpec, ModelCard, TargetInfo
-from ..callbacks import never_cancelled, no_progress
+from ..callbacks import Callbacks
+from ..cards import ModelCard, OutputSpec, TargetInfo
 from ..errors import UserError
 from ..hub import WeightsSource, WeightsStore
+from ..registry import find_card, looks_like_hub_reference
 from ..runtime import raster
 from ..runtime.backends import Predictor
-from ..runtime.engine import RunOptions, run_on_raster
+from ..runtime.engine import Destination, RunOptions, run
 
-TILE_SIZE = 352  # CLIPSeg's own input size: tiles of it are not resampled
-OVERLAP = 48
+CARD_ID = "clipseg-rd64-refined"  # models/cards/: tiling, input, licence, citation
 MASK_CLASSES = ((0, "other", "#000000"), (1, "prompt", "#f2c12e"))
 HUB_EXAMPLE = "Xenova/clipseg-rd64-refined@<40-hex commit>:onnx/model.onnx"
 
@@ -40,7 +41,7 @@ def resolve_clipseg_files(model: str, tokenizer: str | None, store: WeightsStore
     model = (model or "").strip()
     if not model:
         raise UserError(f"MODEL is empty: give a CLIPSeg ONNX file or a Hub reference {HUB_EXAMPLE}")
-    if "@" in model and ":" in model and not Path(model).exists():
+    if looks_like_hub_reference(model):
         source = WeightsSource.parse_hub_reference(model)
         onnx = store.fetch(source, progress, is_cancelled)
         if tokenizer:
@@ -65,16 +66,12 @@ def resolve_clipseg_files(model: str, tokenizer: str | None, store: WeightsStore
     return onnx, tok, f"local file {onnx}"
 
 
-def prompt_card(prompt: str, tile_size: int = TILE_SIZE, overlap: int = OVERLAP,
-                scale: float = 255.0) -> ModelCard:
-    """The in-memory card the engine runs with: 3 RGB bands in, one probability out."""
-    return ModelCard(id="clipseg-prompt", title=f"CLIPSeg '{prompt}'", task="regression",
-                     format="onnx", activation="none",
-                     inputs=InputSpec(bands=("red", "green", "blue"), scale=scale,
-                                      tile_size=tile_size, overlap=overlap),
-                     targets=(TargetInfo(f"P({prompt})"),), licence="Apache-2.0",
-                     citation="Lüddecke, T. & Ecker, A. (2022). Image Segmentation Using Text "
-                              "and Image Prompts. CVPR.")
+def prompt_card(prompt: str, scale: float) -> ModelCard:
+    """The CLIPSeg card for one prompt: its output named after the prompt, and the value
+    scale that turns this raster's RGB into 0-1."""
+    card = find_card(CARD_ID)
+    return replace(card, inputs=(replace(card.primary, scale=scale),),
+                   outputs=(OutputSpec(card.output.name, targets=(TargetInfo(f"P({prompt})"),)),))
 
 
 def prompt_predictor(prompter, prompt: str) -> Predictor:
@@ -83,11 +80,12 @@ def prompt_predictor(prompter, prompt: str) -> Predictor:
         raise UserError("PROMPT is empty; describe what to find, e.g. 'farmland' or 'rice paddies'")
     prompter.tokenize(prompt)  # fail before any tile is read
 
-    def run(batch: np.ndarray) -> np.ndarray:
+    def run(inputs) -> dict[str, np.ndarray]:
+        batch = next(iter(inputs.values()))
         out = np.empty((batch.shape[0], 1, *batch.shape[2:]), np.float32)
         for i, tile in enumerate(batch):
             out[i, 0] = prompter.predict(np.clip(tile, 0.0, 1.0), prompt)
-        return out
+        return {"probability": out}
 
     return Predictor(run, "onnxruntime " + prompter.session.get_providers()[0])
 
@@ -115,9 +113,7 @@ def rgb_scale(path: str, bands: Sequence[int]) -> tuple[float, str]:
 def prompt_mask(prompter, prompt: str, input_path: str, output_path: str,
                 probabilities_path: str | None = None, threshold: float = 0.5,
                 bands: Sequence[int] | None = None, options: RunOptions | None = None,
-                progress: Callable[[float], None] = no_progress,
-                is_cancelled: Callable[[], bool] = never_cancelled,
-                log: Callable[[str], None] = print) -> dict:
+                callbacks: Callbacks = Callbacks()) -> dict:
     """Write the prompt's probability (optional) and the mask probability > threshold."""
     if not 0.0 < threshold < 1.0:
         raise UserError(f"THRESHOLD must be between 0 and 1 (exclusive), not {threshold}")
@@ -132,22 +128,19 @@ def prompt_mask(prompter, prompt: str, input_path: str, output_path: str,
     if len(bands) != 3:
         raise UserError(f"BANDS must name 3 bands (red, green, blue), not {len(bands)}")
     scale, how = rgb_scale(input_path, bands)
+    card = prompt_card(prompt.strip(), scale)
     options = options or RunOptions()
-    card = prompt_card(prompt.strip(), scale=scale)
-    log(f"prompt '{prompt.strip()}', threshold {threshold}; input bands {bands} ({how})")
-    for out in (output_path, probabilities_path):
-        if out:
-            raster.check_output_path(out, [input_path])
+    options.bands = {card.primary.name: bands}
+    callbacks.log(f"prompt '{prompt.strip()}', threshold {threshold}; input bands {bands} ({how})")
+    raster.check_outputs([p for p in (output_path, probabilities_path) if p], [input_path])
     with tempfile.TemporaryDirectory(prefix="rsai_prompt_") as folder:
-        prob = probabilities_path or str(Path(folder) / "probability.tif")
-        report = run_on_raster(input_path, card, predictor, prob, None,
-                               RunOptions(bands, options.tile_size, options.overlap,
-                                          options.batch_size),
-                               lambda f: progress(0.95 * f), is_cancelled, log)
-        fraction = threshold_raster(prob, output_path, threshold)
-    progress(1.0)
-    log(f"{fraction:.1%} of the valid pixels match '{prompt.strip()}'")
-    return {"tiles": report.tiles, "fraction": fraction, "warnings": report.warnings}
+        probability = probabilities_path or str(Path(folder) / "probability.tif")
+        result = run(card, predictor, {card.primary.name: input_path}, [Destination(probability)],
+                     options, callbacks.part(0, 0.95))
+        fraction = threshold_raster(probability, output_path, threshold)
+    callbacks.progress(1.0)
+    callbacks.log(f"{fraction:.1%} of the valid pixels match '{prompt.strip()}'")
+    return {"tiles": result.tiles, "fraction": fraction}
 
 
 def threshold_raster(probability_path: str, mask_path: str, threshold: float,

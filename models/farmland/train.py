@@ -34,7 +34,6 @@ Set ``--licence`` to what the training data and your weights allow.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -44,6 +43,8 @@ import numpy as np
 
 from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
+from ..hub import sha256_file
+from ..runtime.onnx_export import export_onnx
 from ..runtime.raster import open_raster
 
 MEAN = (0.485, 0.456, 0.406)
@@ -159,32 +160,6 @@ def evaluate(model, pairs, batch_size: int = 4, device: str = "cpu") -> dict:
             "pixels": tp + fp + fn + tn}
 
 
-def export_onnx(model, path: Path, tile_size: int, card: dict | None = None) -> None:
-    """ONNX with dynamic batch/height/width; the card JSON is embedded as ``rsai_card``."""
-    import onnx
-    import torch
-
-    model = model.cpu().eval()
-    dummy = torch.zeros(1, 3, tile_size, tile_size)
-    axes = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(model, (dummy,), str(path), input_names=["image"], output_names=["logits"],
-                      dynamic_axes={"image": axes, "logits": axes}, opset_version=17,
-                      dynamo=False)
-    if card is not None:
-        proto = onnx.load(str(path))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = "rsai_card", json.dumps(card)
-        onnx.save(proto, str(path))
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
           encoder_weights: str | None = None, batch_size: int = 8, lr: float = 1e-3,
           tile_size: int = 256, seed: int = 0, device: str = "cpu",
@@ -252,8 +227,9 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
         "format": "onnx",
         "architecture": {"name": "smp.Unet", "kwargs": {"encoder_name": encoder,
                                                          "in_channels": 3, "classes": 2}},
-        "inputs": {"bands": ["R", "G", "B"], "scale": 255.0, "mean": list(MEAN),
-                   "std": list(STD), "tile_size": tile_size, "overlap": tile_size // 8},
+        "inputs": [{"name": "image", "bands": ["R", "G", "B"], "scale": 255.0,
+                    "mean": list(MEAN), "std": list(STD)}],
+        "tiling": {"tile_size": tile_size, "overlap": tile_size // 8},
         "outputs": {"classes": CLASSES},
         "licence": licence,
         "citation": CITATION,
@@ -261,8 +237,9 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
                        "the farmland class on the val and test splits.",
         "metrics": {k: metrics[k] for k in ("val", "test")},
     }
-    export_onnx(model, onnx_path, tile_size, card)
-    card["files"] = {"onnx": onnx_path.name, "sha256": sha256(onnx_path),
+    export_onnx(model, {"image": torch.zeros(1, 3, tile_size, tile_size)}, onnx_path,
+                ["logits"], card)
+    card["files"] = {"onnx": onnx_path.name, "sha256": sha256_file(onnx_path),
                      "state_dict": pth_path.name}
     card_path = onnx_path.with_suffix(".json")
     card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")

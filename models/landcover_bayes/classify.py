@@ -15,13 +15,13 @@ Float outputs use the project's float nodata (-9999).
 from __future__ import annotations
 
 import numpy as np
-from osgeo import gdal
 
-from ..callbacks import never_cancelled, no_progress
-from ..errors import Cancelled, UserError
-from ..runtime.raster import (CLASS_NODATA, FLOAT_NODATA, check_output_path, check_same_grid,
-                              committed_outputs, create_like, open_raster, raster_info,
-                              read_window, valid_mask)
+from ..callbacks import Callbacks
+from ..cards import ClassInfo, Head, InputSpec, ModelCard, OutputSpec, TargetInfo, Tiling
+from ..errors import UserError
+from ..runtime.backends import Predictor
+from ..runtime.engine import Destination, run
+from ..runtime.raster import CLASS_NODATA, check_same_grid, open_raster, raster_info
 from .model import BayesQDAModel, load_model, softmax_rows
 from .uncertainty import MeasurementUncertainty
 
@@ -64,19 +64,17 @@ def classify_array(model: BayesQDAModel, values: np.ndarray, sigma=None, dtype=n
 def classify_raster(model, raster_path, class_path, *, probabilities_path=None,
                     uncertainty_path=None, mask_path=None,
                     uncertainty: MeasurementUncertainty | None = None, block_size: int = 1024,
-                    progress=None, is_cancelled=None) -> dict:
-    """Classify ``raster_path`` with ``model`` (a model or a model file path).
+                    callbacks: Callbacks = Callbacks()) -> dict:
+    """Classify ``raster_path`` with ``model`` (a model or a model file path), through the
+    engine's pixel-table head: the pixel values (and a sigma raster's values) are the rows.
 
     Returns ``{"class": path, "probabilities": path|None, "uncertainty": path|None,
     "pixels": classified pixel count}``. Raises UserError on a band-count or grid mismatch and
     Cancelled (after removing partial files) when ``is_cancelled()`` turns true.
     """
-    progress = progress or no_progress
-    is_cancelled = is_cancelled or never_cancelled
     if not isinstance(model, BayesQDAModel):
         model = load_model(model)
-    ds = open_raster(raster_path, "input raster")
-    info = raster_info(ds)
+    info = raster_info(open_raster(raster_path, "input raster"))
     if info.band_count != model.n_bands:
         raise UserError(f"the raster {raster_path} has {info.band_count} bands but the model was "
                         f"trained on {model.n_bands} ({', '.join(model.band_names)}): use a "
@@ -86,84 +84,70 @@ def classify_raster(model, raster_path, class_path, *, probabilities_path=None,
                         f"raster ({CLASS_NODATA} is nodata): recode the classes and train again")
     unc = uncertainty or MeasurementUncertainty()
     unc.check(model.n_bands)
-    sds = mds = None
+    paths = {"values": str(raster_path)}
     if unc.sigma_raster is not None:
-        sds = open_raster(unc.sigma_raster, "sigma raster")
-        check_same_grid(info, raster_info(sds), "sigma raster", bands=model.n_bands)
+        check_same_grid(info, raster_info(open_raster(unc.sigma_raster, "sigma raster")),
+                        "sigma raster", bands=model.n_bands)
+        paths["sigma"] = str(unc.sigma_raster)
     if mask_path:
-        mds = open_raster(mask_path, "mask raster")
-        check_same_grid(info, raster_info(mds), "mask raster")
-    inputs = [raster_path, unc.sigma_raster, mask_path]
-    for path in (class_path, probabilities_path, uncertainty_path):
-        if path:
-            check_output_path(path, inputs)
-    predictor = None if unc.per_pixel else model.predictor(unc.constant_sigma(model.n_bands),
-                                                           np.float32)
-
-    outputs: list = []  # committed_outputs removes whatever was created if a step fails
-    proba_out = unc_out = None
-    with committed_outputs(outputs):
-        classes_out = create_like(info, class_path, 1, gdal.GDT_Byte, CLASS_NODATA,
-                                  band_names=("class",), classes=list(zip(
-                                      model.class_ids.tolist(), model.class_names,
-                                      model.colours)))
-        outputs.append(classes_out)
-        if probabilities_path:
-            proba_out = create_like(info, probabilities_path, model.n_classes,
-                                    gdal.GDT_Float32, FLOAT_NODATA, band_names=model.class_names)
-            outputs.append(proba_out)
-        if uncertainty_path:
-            unc_out = create_like(info, uncertainty_path, 3, gdal.GDT_Float32, FLOAT_NODATA,
-                                  band_names=UNCERTAINTY_BANDS)
-            outputs.append(unc_out)
-        n_done = _classify_blocks(model, ds, info, sds, mds, unc, predictor, classes_out,
-                                  proba_out, unc_out, block_size, progress, is_cancelled)
-    return {"class": str(classes_out.final_path),
-            "probabilities": str(proba_out.final_path) if proba_out else None,
-            "uncertainty": str(unc_out.final_path) if unc_out else None,
-            "pixels": n_done}
+        check_same_grid(info, raster_info(open_raster(mask_path, "mask raster")), "mask raster")
+        paths["mask"] = str(mask_path)
+    card = bayes_card(model, sorted(paths), block_size)
+    destinations = [Destination(str(class_path))]
+    if probabilities_path:
+        destinations.append(Destination(str(probabilities_path), what="probabilities",
+                                        band_names=tuple(model.class_names)))
+    if uncertainty_path:
+        destinations.append(Destination(str(uncertainty_path), output="uncertainty"))
+    result = run(card, bayes_predictor(model, unc), paths, destinations,
+                 callbacks=callbacks,
+                 features=_masked_features if mask_path else None)
+    return {"class": str(class_path),
+            "probabilities": str(probabilities_path) if probabilities_path else None,
+            "uncertainty": str(uncertainty_path) if uncertainty_path else None,
+            "pixels": result.valid_pixels}
 
 
-def _classify_blocks(model, ds, info, sds, mds, unc, predictor, classes_out, proba_out,
-                     unc_out, block_size, progress, is_cancelled) -> int:
-    n_done = 0
-    W, H = info.width, info.height
-    windows = [(x, y, min(block_size, W - x), min(block_size, H - y))
-               for y in range(0, H, block_size) for x in range(0, W, block_size)]
-    for i, (x, y, w, h) in enumerate(windows):
-        if is_cancelled():
-            raise Cancelled("classification cancelled")
-        block = read_window(ds, x, y, w, h)
-        ok = valid_mask(block, info.nodata)
-        if mds is not None:
-            ok &= mds.GetRasterBand(1).ReadAsArray(x, y, w, h) != 0
-        ok = ok.ravel()
-        values = block.reshape(model.n_bands, -1).T
-        proba = np.full((w * h, model.n_classes), np.nan, dtype=np.float32)
-        if np.any(ok):
-            vals = values[ok]
-            if predictor is not None:
-                proba[ok] = predictor.predict_proba(vals)
-            else:
-                svals = None
-                if sds is not None:
-                    svals = read_window(sds, x, y, w, h).reshape(model.n_bands, -1).T[ok]
-                proba[ok] = softmax_rows(model.predict_log_joint(
-                    vals, unc.sigma_for(vals, svals)))
-        classes = np.full(w * h, CLASS_NODATA, dtype=np.uint8)
-        classes[ok] = model.class_ids[np.argmax(proba[ok], axis=1)]
-        n_done += int(np.count_nonzero(ok))
-        classes_out.write(classes.reshape(h, w), x, y)
-        if proba_out is not None:
-            proba_out.write(_float_bands(proba, ok, h, w), x, y)
-        if unc_out is not None:
-            unc_out.write(_float_bands(uncertainty_measures(proba), ok, h, w), x, y)
-        progress((i + 1) / len(windows))
-    return n_done
+def bayes_card(model: BayesQDAModel, inputs, block_size: int) -> ModelCard:
+    """The engine's card for a trained model: pixel rows of the bands (then their sigmas, then
+    the mask) in, class probabilities and the three uncertainty measures out."""
+    bands = {"values": model.band_names, "sigma": tuple(f"sigma {b}" for b in model.band_names),
+             "mask": ("mask",)}
+    return ModelCard(
+        id="bayes-qda", title="Bayesian QDA land cover", task="segmentation", format="onnx",
+        inputs=tuple(InputSpec(bands=bands[name], name=name) for name in
+                     ["values", *[n for n in ("sigma", "mask") if n in inputs]]),
+        outputs=(OutputSpec("class", classes=tuple(
+                     ClassInfo(int(i), n, c) for i, n, c in
+                     zip(model.class_ids, model.class_names, model.colours))),
+                 OutputSpec("uncertainty", targets=tuple(TargetInfo(n) for n in
+                                                         UNCERTAINTY_BANDS))),
+        tiling=Tiling(block_size, 0), head=Head("pixel_table"))
 
 
-def _float_bands(values: np.ndarray, ok: np.ndarray, h: int, w: int) -> np.ndarray:
-    """(h*w, bands) with NaN rows -> (bands, h, w) Float32 with FLOAT_NODATA outside ``ok``."""
-    out = values.T.astype(np.float32).reshape(-1, h, w)
-    out[:, ~ok.reshape(h, w)] = FLOAT_NODATA
-    return out
+def bayes_predictor(model: BayesQDAModel, unc: MeasurementUncertainty) -> Predictor:
+    """Rows of band values (followed by their sigmas when per pixel) -> probabilities and
+    uncertainty measures; the fast fixed-sigma path when the noise is the same everywhere."""
+    d = model.n_bands
+    fixed = None if unc.per_pixel else model.predictor(unc.constant_sigma(d), np.float32)
+
+    def run_rows(inputs):
+        rows = inputs["features"].astype(np.float64)
+        values = rows[:, :d]
+        if fixed is not None:
+            proba = fixed.predict_proba(values)
+        else:
+            sigmas = rows[:, d:2 * d] if rows.shape[1] >= 2 * d else None
+            proba = softmax_rows(model.predict_log_joint(values, unc.sigma_for(values, sigmas)))
+        proba = np.asarray(proba, np.float32)
+        return {"class": proba, "uncertainty": uncertainty_measures(proba).astype(np.float32)}
+
+    return Predictor(run_rows, "numpy")
+
+
+def _masked_features(blocks: dict) -> np.ndarray:
+    """Band values (and sigmas) side by side; NaN where the mask is 0, so those pixels are
+    left out like nodata."""
+    features = np.concatenate([blocks[name] for name in ("values", "sigma") if name in blocks])
+    features[:, blocks["mask"][0] == 0] = np.nan
+    return features

@@ -104,22 +104,19 @@ def _finalizer(model, name: str):
 def export_onnx(model, path, ms_shape=(1, 8, 64, 64), opset: int = 17, dynamic: bool = True) -> str:
     """Export for onnxruntime. Inputs 'ms' (N, B, h, w) and 'pan' (N, 1, 4h, 4w), normalised."""
     import torch
+    from ..runtime.onnx_export import export_onnx as export
     n, b, h, w = ms_shape
     ratio = getattr(model, "ratio", 4)
-    ms = torch.rand(n, b, h, w)
-    pan = torch.rand(n, 1, h * ratio, w * ratio)
-    axes = {"ms": {2: "h", 3: "w"}, "pan": {2: "H", 3: "W"}, "fused": {2: "H", 3: "W"}} if dynamic else None
-    torch.onnx.export(model.eval(), (ms, pan), str(path), input_names=["ms", "pan"], output_names=["fused"],
-                      opset_version=opset, dynamic_axes=axes, dynamo=False)
-    return str(path)
+    inputs = {"ms": torch.rand(n, b, h, w), "pan": torch.rand(n, 1, h * ratio, w * ratio)}
+    return str(export(model, inputs, path, ["fused"], dynamic_size=dynamic, opset=opset))
 
 
 def load_for_card(card, weights_path, device: str = "auto"):
     """The card's network with its verified weights on ``device`` (auto, cpu, cuda):
     (model, torch device, description of the device for the log)."""
-    from ..runtime.architectures import build_architecture
+    from ..runtime.architectures import find_architecture
     from ..runtime.backends import describe_torch_device, load_state_dict, torch_device
-    model = build_architecture(card.architecture, card.architecture_kwargs)
+    model = find_architecture(card.architecture).build_module(card.architecture_kwargs)
     load_state_dict(model, weights_path, card.format)
     dev = torch_device(device)
     return model.to(dev).eval(), dev, describe_torch_device(dev)

@@ -1,36 +1,44 @@
-"""Inference backends behind one small interface: a callable from an input batch to outputs.
+"""Inference backends behind one small interface: named arrays in, named arrays out.
 
-``Predictor(batch)`` takes float32 (N, C, H, W) and returns float32 (N, K, H, W). ONNX files run
-in onnxruntime (CUDA provider when present), other weights are built as torch modules from the
-architecture registry and run on cuda, mps or cpu. Both libraries are imported only here and
-only when a model is loaded, so the plugin loads without them.
+``Predictor({"aerial": batch, "satellite": batch})`` returns ``{"output": scores, ...}`` as
+float32. ONNX files run in onnxruntime (CUDA provider when present), every ONNX input fed by
+name; other weights are built as torch modules from the architecture registry and run on cuda,
+mps or cpu, the arrays passed as keyword arguments (one input: positionally). Both libraries are
+imported only here and only when a model is loaded, so the plugin loads without them.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from ..cards import ModelCard
 from ..errors import UserError
-from .architectures import build_architecture, state_dict_reader
+from .architectures import find_architecture
 
 DEVICES = ("auto", "cpu", "cuda")
+Arrays = Mapping[str, np.ndarray]
 
 
 @dataclass
 class Predictor:
-    """A loaded model: call it on a batch; ``device`` says where it really runs."""
+    """A loaded model: call it on named batches; ``device`` says where it really runs.
 
-    run: Callable[[np.ndarray], np.ndarray]
-    device: str  # e.g. "onnxruntime CUDAExecutionProvider" or "torch cuda:0 (NVIDIA H100)"
+    ``fixed_sizes`` holds the (height, width) an input must have when the model fixes it;
+    ``fit``, when set, is called once with the engine's sample before tiling (global
+    statistics a method needs)."""
 
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return self.run(batch)
+    run: Callable[[Arrays], dict[str, np.ndarray]]
+    device: str  # e.g. "onnxruntime CUDAExecutionProvider" or "torch cuda (NVIDIA H100)"
+    fixed_sizes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    fit: Callable | None = None
+
+    def __call__(self, inputs: Arrays) -> dict[str, np.ndarray]:
+        return self.run(inputs)
 
 
 def require(module: str, purpose: str):
@@ -46,13 +54,29 @@ def require(module: str, purpose: str):
 
 def load_predictor(card: ModelCard, weights: Path, device: str = "auto",
                    threads: int = 0) -> Predictor:
+    """The card's model with its weights, ready on DEVICE."""
     if device not in DEVICES:
         raise UserError(f"unknown device {device!r}; choose one of {DEVICES}")
     if card.format == "onnx":
-        return onnx_predictor(weights, device, threads)
-    module = build_architecture(card.architecture, card.architecture_kwargs)
-    load_state_dict(module, weights, card.format, state_dict_reader(card.architecture))
-    return torch_predictor(module, device, threads)
+        predictor = onnx_predictor(weights, device, threads)
+    else:
+        architecture = find_architecture(card.architecture)
+        module = architecture.build_module(card.architecture_kwargs)
+        load_state_dict(module, weights, card.format, architecture.reader())
+        predictor = torch_predictor(module, device, threads, [spec.name for spec in card.inputs],
+                                    [spec.name for spec in card.outputs])
+    return stacked(predictor, [spec.name for spec in card.inputs]) if card.feed == "stacked" \
+        else predictor
+
+
+def stacked(predictor: Predictor, names: Sequence[str]) -> Predictor:
+    """A model that takes one tensor fed from several card inputs: their bands side by side,
+    in card order (e.g. two Sentinel-2 dates for a network trained on an 8-band stack)."""
+    def run(arrays: Arrays) -> dict[str, np.ndarray]:
+        return predictor({"input": np.concatenate([arrays[n] for n in names if n in arrays],
+                                                  axis=1)})
+
+    return Predictor(run, predictor.device, predictor.fixed_sizes, predictor.fit)
 
 
 def onnx_predictor(path: Path, device: str = "auto", threads: int = 0) -> Predictor:
@@ -72,12 +96,28 @@ def onnx_predictor(path: Path, device: str = "auto", threads: int = 0) -> Predic
         session = ort.InferenceSession(str(path), options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise UserError(f"onnxruntime cannot load {path}: {exc}")
-    input_name = session.get_inputs()[0].name
+    inputs = session.get_inputs()
+    output_names = [o.name for o in session.get_outputs()]
 
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {input_name: batch})[0].astype(np.float32, copy=False)
+    def run(arrays: Arrays) -> dict[str, np.ndarray]:
+        if len(inputs) == 1 and len(arrays) == 1:  # one input: its name does not matter
+            feed = {inputs[0].name: next(iter(arrays.values()))}
+        else:
+            missing = [i.name for i in inputs if i.name not in arrays]
+            if missing:
+                raise UserError(f"the ONNX model {path} needs the inputs {', '.join(missing)} "
+                                f"but the card gives {', '.join(arrays)}: name the card's "
+                                "inputs after the model's.")
+            feed = {i.name: arrays[i.name] for i in inputs}
+        results = session.run(None, feed)
+        return {name: np.asarray(r).astype(np.float32, copy=False)
+                for name, r in zip(output_names, results)}
 
-    return Predictor(run, f"onnxruntime {session.get_providers()[0]}")
+    fixed = {i.name: tuple(i.shape[2:4]) for i in inputs
+             if len(i.shape) == 4 and all(isinstance(s, int) for s in i.shape[2:4])}
+    if len(inputs) == 1 and fixed:
+        fixed = {"*": next(iter(fixed.values()))}
+    return Predictor(run, f"onnxruntime {session.get_providers()[0]}", fixed)
 
 
 def torch_device(device: str):
@@ -100,17 +140,34 @@ def describe_torch_device(dev) -> str:
     return f"torch {dev.type}"
 
 
-def torch_predictor(module, device: str = "auto", threads: int = 0) -> Predictor:
+def torch_predictor(module, device: str = "auto", threads: int = 0,
+                    input_names: Sequence[str] = ("input",),
+                    output_names: Sequence[str] = ("output",)) -> Predictor:
+    """Run a torch module: one input positionally, several as keyword arguments; a tensor,
+    tuple or dict result becomes named outputs (``output_names`` in order)."""
     torch = require("torch", "run PyTorch models")
     dev = torch_device(device)
     if threads and dev.type == "cpu":
         torch.set_num_threads(threads)
     module = module.to(dev).eval()
 
-    def run(batch: np.ndarray) -> np.ndarray:
+    def tensor(array: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(array)).to(dev)
+
+    def run(arrays: Arrays) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            out = module(torch.from_numpy(np.ascontiguousarray(batch)).to(dev))
-        return out.float().cpu().numpy()
+            if len(arrays) == 1:
+                result = module(tensor(next(iter(arrays.values()))))
+            else:
+                result = module(**{name: tensor(arrays[name]) for name in input_names
+                                   if name in arrays})
+        if isinstance(result, dict):
+            items = result.items()
+        elif isinstance(result, (tuple, list)):
+            items = zip(output_names, result)
+        else:
+            items = [(output_names[0], result)]
+        return {name: value.float().cpu().numpy() for name, value in items}
 
     return Predictor(run, describe_torch_device(dev))
 
@@ -118,11 +175,11 @@ def torch_predictor(module, device: str = "auto", threads: int = 0) -> Predictor
 def load_state_dict(module, path: Path, fmt: str, reader=None) -> None:
     """Load weights without unpickling arbitrary objects, strictly (every key must match).
 
-    ``reader`` (path -> state dict), when the architecture has one, reads torch checkpoints in
-    its own published layouts (e.g. FTW's Lightning checkpoints) instead of a plain torch.load.
+    ``reader`` (path -> state dict), when the architecture has one, reads checkpoints in their
+    own published layouts (Lightning checkpoints, Keras HDF5) instead of a plain torch.load.
     """
     torch = require("torch", "load PyTorch weights")
-    if reader is not None and fmt == "torch_state_dict":
+    if reader is not None and fmt != "safetensors":
         state = reader(path)
     elif fmt == "safetensors":
         state = require("safetensors.torch", "read safetensors weights").load_file(str(path))

@@ -1,162 +1,156 @@
-"""Run a model over a whole raster, tile by tile, in bounded memory.
+"""Run a model over rasters, tile by tile, in bounded memory: the one engine every method uses.
 
-Read a batch of tile windows with GDAL, normalise them as the card says, predict, blend the
-overlaps (``tiling.Blender``) and write each finished block straight to the outputs. Nodata
-pixels are filled before inference and written as nodata after it. Progress and cancel arrive
-as plain callables, so the same function serves QGIS, a notebook or a Dask worker.
+The card says what to do: its named inputs (each read per tile straight from its own file on
+its own grid, see ``sources``), its tiling and its head:
+
+* ``dense``: tiles of the first input's grid go to the model in batches; the per-pixel scores
+  of overlapping tiles are blended (``tiling.Blender``) and each finished block is written;
+* ``patch``: the model scores fixed windows every ``stride`` pixels; scores go on the grid of
+  window centres and/or back onto the pixel grid (each pixel takes the nearest window), and
+  to an optional window sink (footprints with attributes);
+* ``pixel_table``: blocks become rows of pixel features (nodata rows left out), the model
+  maps rows to rows, and the rows go back into blocks.
+
+A predictor with a ``fit`` hook first sees a sample of the inputs (global statistics). The model
+runs in a worker thread (onnxruntime and torch release the GIL) while this thread reads the
+next batch and blends and writes the previous one. Outputs are written under temporary names
+and renamed only when complete. Progress, cancel, log and warnings arrive as ``Callbacks``, so
+the same function serves QGIS, a notebook or a Dask worker.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 from osgeo import gdal
 
-from ..cards import ModelCard
-from ..callbacks import never_cancelled, no_progress
-from ..errors import Cancelled, UserError
+from ..callbacks import Callbacks
+from ..cards import InputSpec, ModelCard, OutputSpec, alignment
+from ..errors import UserError
 from . import raster
 from .backends import Predictor
-from .tiling import Tile, TileGrid, Blender
+from .grids import Grid
+from .sources import Block, InputSource, fill_invalid, open_sources
+from .tiling import Blender, Tile, TileGrid
+
+PIXEL_ROWS_PER_CALL = 1 << 18  # pixel-table head: rows per model call
+PATCH_STRIP_WIDTH = 4096  # patch head: primary pixels of a strip read at once
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One raster the run writes: an output's classes/values or probabilities, on the pixel
+    grid or (patch head) on the grid of window centres."""
+
+    path: str
+    output: str = ""  # the card output's name; "" = the first output
+    what: str = "values"  # "values" (classes of a class output) or "probabilities"
+    grid: str = "pixels"  # or "windows"
+    data_type: int = gdal.GDT_Float32  # values of targets: an integer type rounds and clips
+    band_names: tuple[str, ...] = ()  # instead of the card's (targets, "P(class)")
 
 
 @dataclass
 class RunOptions:
-    bands: Sequence[int] | None = None  # 1-based input bands in the card's order
+    bands: Mapping[str, Sequence[int] | None] = field(default_factory=dict)  # 1-based, card order
     tile_size: int | None = None  # default: the card's
     overlap: int | None = None
-    batch_size: int = 1
+    batch_size: int = 1  # tiles (dense), windows x 64 (patch) per model call
+    stride: int | None = None  # patch head; default: the card's
 
 
 @dataclass
-class RunReport:
+class RunResult:
     tiles: int = 0
     valid_pixels: int = 0
-    warnings: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)  # the path of every raster written
 
 
-def run_on_raster(input_path: str, card: ModelCard, predictor: Predictor, output_path: str,
-                  probabilities_path: str | None = None, options: RunOptions | None = None,
-                  progress: Callable[[float], None] = no_progress,
-                  is_cancelled: Callable[[], bool] = never_cancelled,
-                  log: Callable[[str], None] = print) -> RunReport:
-    """Predict every pixel of ``input_path``; write classes (or values) and probabilities."""
+WindowSink = Callable[["WindowBatch"], None]
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """Patch-head results for a run of windows in one window row: what a vector sink needs."""
+
+    row: int  # window-grid row
+    cols: np.ndarray  # window-grid columns
+    footprints: np.ndarray  # (n, 4) col0, row0, col1, row1 in primary pixels
+    outputs: dict[str, np.ndarray]  # name -> (n, K), after the card's activation
+    valid: np.ndarray  # (n,) bool: enough real pixels under the window
+
+
+def run(card: ModelCard, predictor: Predictor, paths: Mapping[str, str | None],
+        destinations: Sequence[Destination], options: RunOptions | None = None,
+        callbacks: Callbacks = Callbacks(), features=None,
+        window_sink: WindowSink | None = None) -> RunResult:
+    """Run ``card``'s model on the rasters in ``paths`` (input name -> path) into
+    ``destinations``. ``features`` (pixel-table head): blocks by input name, each
+    (bands, rows + 2 halo, cols + 2 halo), -> (F, rows, cols)."""
     options = options or RunOptions()
-    if card.task not in ("segmentation", "regression"):
-        raise UserError(f"{card.id} is a {card.task} model; the engine runs single-input "
-                        "segmentation and regression models.")
-    raster.check_output_path(output_path, [input_path])
-    if probabilities_path:
-        raster.check_output_path(probabilities_path, [input_path])
-    source = raster.open_raster(input_path)
-    info = raster.raster_info(source)
-    bands = _select_bands(card, info, options.bands)
-    nodata = [info.nodata[b - 1] for b in bands]
-    floating = any(source.GetRasterBand(b).DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
-                   for b in bands)
-    grid = TileGrid(info.width, info.height, options.tile_size or card.inputs.tile_size,
-                    card.inputs.overlap if options.overlap is None else options.overlap)
-    report = RunReport(tiles=len(grid))
-    if not info.has_crs:
-        report.warnings.append(f"{input_path} has no CRS; the outputs will have none either.")
-    outputs = _create_outputs(card, info, output_path, probabilities_path)
-    normalise = _normaliser(card)
-    blender = Blender(grid, card.output_count)
-    log(f"{card.title}: {info.width} x {info.height} px in {len(grid)} tiles of "
-        f"{grid.tile_size} px (overlap {grid.overlap}), batch {options.batch_size}, "
-        f"on {predictor.device}")
-
-    tiles = list(grid)
-    batches = [tiles[i:i + max(1, options.batch_size)]
-               for i in range(0, len(tiles), max(1, options.batch_size))]
-
-    def finish(batch_tiles, masks, predictions) -> None:
-        """Blend one predicted batch and write the blocks it completes."""
-        _check_prediction(predictions, card, len(batch_tiles), grid.tile_size)
-        if card.activation == "softmax":
-            predictions = softmax(predictions)
-        for tile, prediction, mask in zip(batch_tiles, predictions, masks):
-            core = blender.add(tile, prediction[:, :tile.height, :tile.width])
-            core_mask = mask[:core.shape[1], :core.shape[2]]
-            report.valid_pixels += int(core_mask.sum())
-            _write_block(card, outputs, core, core_mask, tile)
-            if tile.col == grid.cols - 1:  # a strip of output is done: write it out
-                for output in outputs.values():
-                    output.flush()
-
-    # The model runs in a worker thread (onnxruntime and torch release the GIL) while this
-    # thread reads the next batch and blends and writes the previous one.
-    with raster.committed_outputs(list(outputs.values())), ThreadPoolExecutor(1) as model_thread:
-        pending = None
-        for done, batch_tiles in enumerate(batches):
-            if is_cancelled():
-                raise Cancelled("cancelled by the user; no output was written")
-            inputs, masks = zip(*(_read_tile(source, bands, nodata, floating, t, grid.tile_size)
-                                  for t in batch_tiles))
-            source.FlushCache()  # GDAL would otherwise cache every block of a strip
-            running = (batch_tiles, masks, model_thread.submit(predictor, normalise(np.stack(inputs))))
-            if pending:
-                finish(pending[0], pending[1], pending[2].result())
-                progress(done / len(batches))
-            pending = running
-        finish(pending[0], pending[1], pending[2].result())
-        progress(1.0)
-        if report.valid_pixels == 0:
-            report.warnings.append(f"every pixel of {input_path} is nodata; the outputs are "
-                                   "all nodata. Check the input's nodata value and bands.")
-    for warning in report.warnings:
-        log(f"Warning: {warning}")
-    return report
+    raster.check_outputs([d.path for d in destinations], [p for p in paths.values() if p])
+    sources = open_sources(card, paths, options.bands, callbacks)
+    try:
+        primary = sources[card.primary.name]
+        callbacks.log(f"{card.title}: {primary.grid.width} x {primary.grid.height} px, "
+                      f"{card.head.type} head, on {predictor.device}")
+        if not primary.grid.crs:
+            callbacks.warn(f"{primary.path} has no CRS; the outputs will have none either.")
+        if card.head.type == "patch":
+            return _run_patches(card, predictor, sources, destinations, options, callbacks,
+                                window_sink)
+        if card.head.type == "pixel_table":
+            return _run_pixel_table(card, predictor, sources, destinations, options, callbacks,
+                                    features)
+        return _run_dense(card, predictor, sources, destinations, options, callbacks)
+    finally:
+        for source in sources.values():
+            source.close()
 
 
-def _select_bands(card: ModelCard, info: raster.RasterInfo, bands: Sequence[int] | None) -> list[int]:
-    if bands:
-        bad = [b for b in bands if not 1 <= b <= info.band_count]
-        if bad:
-            raise UserError(f"band(s) {bad} do not exist: {info.path} has {info.band_count} bands.")
-        chosen = list(bands)
-    else:
-        chosen = list(range(1, info.band_count + 1))
-    if len(chosen) != card.band_count:
-        raise UserError(
-            f"{card.title} expects {card.band_count} bands ({', '.join(card.inputs.bands)}) but "
-            f"{'BANDS selects' if bands else 'the raster has'} {len(chosen)}. Pick the bands "
-            "with the BANDS parameter, in the model's order.")
-    return chosen
+# --------------------------------------------------------------------------- shared parts
+def tile_grid(card: ModelCard, primary: Grid, options: RunOptions,
+              predictor: Predictor | None = None) -> TileGrid:
+    """The card's tiling with the user's TILE_SIZE / OVERLAP, checked: multiples of the
+    inputs' ratios, no bigger than the raster needs, the size a fixed-size model takes."""
+    step = alignment(card.inputs)
+    size = options.tile_size or card.tiling.tile_size
+    overlap = card.tiling.overlap if options.overlap is None else options.overlap
+    for name, value in (("TILE_SIZE", size), ("OVERLAP", overlap)):
+        if value % step:
+            raise UserError(f"{name} ({value}) must be a multiple of {step}: the model's inputs "
+                            f"have pixel ratios {[s.ratio for s in card.inputs]}.")
+    fixed = _fixed_size(predictor)
+    if fixed is not None and size != fixed:
+        raise UserError(f"{card.title} only takes tiles of {fixed} x {fixed} pixels; set "
+                        f"TILE_SIZE to {fixed} (or leave it empty).")
+    largest = -(-max(primary.width, primary.height) // step) * step
+    if fixed is None and size > 2 * largest:  # a huge TILE_SIZE would only cost memory
+        size, overlap = largest, min(overlap, (largest - 1) // 2 // step * step)
+    return TileGrid(primary.width, primary.height, size, overlap, card.tiling.blend)
 
 
-def _create_outputs(card: ModelCard, info: raster.RasterInfo, output_path: str,
-                    probabilities_path: str | None) -> dict[str, raster.OutputRaster]:
-    outputs = {}
-    if card.task == "segmentation":
-        outputs["classes"] = raster.create_like(
-            info, output_path, 1, gdal.GDT_Byte, raster.CLASS_NODATA, ["class"],
-            [(c.value, c.name, c.color) for c in card.classes])
-        if probabilities_path:
-            outputs["probabilities"] = raster.create_like(
-                info, probabilities_path, len(card.classes), gdal.GDT_Float32,
-                raster.FLOAT_NODATA, [f"P({c.name})" for c in card.classes])
-    else:
-        names = [f"{t.name} ({t.unit})" if t.unit else t.name for t in card.targets]
-        outputs["values"] = raster.create_like(info, output_path, len(card.targets),
-                                               gdal.GDT_Float32, raster.FLOAT_NODATA, names)
-    return outputs
+def _fixed_size(predictor: Predictor | None) -> int | None:
+    if predictor is None or not predictor.fixed_sizes:
+        return None
+    return next(iter(predictor.fixed_sizes.values()))[0]
 
 
-def _normaliser(card: ModelCard) -> Callable[[np.ndarray], np.ndarray]:
-    """``(raw / scale - mean) / std`` as one multiply-add, in place on a float32 batch."""
-    spec = card.inputs
+def normaliser(spec: InputSpec) -> Callable[[np.ndarray], np.ndarray]:
+    """``(x / scale - mean) / std`` as one multiply-add, in place on a float32 (N, C, H, W)."""
     mean = np.asarray(spec.mean or [0.0], np.float32).reshape(1, -1, 1, 1)
     std = np.asarray(spec.std or [1.0], np.float32).reshape(1, -1, 1, 1)
     gain = (1.0 / (np.float32(spec.scale) * std)).astype(np.float32)
     offset = (-mean / std).astype(np.float32)
+    identity = not spec.mean and not spec.std and spec.scale == 1.0
 
     def normalise(batch: np.ndarray) -> np.ndarray:
-        np.multiply(batch, gain, out=batch)
-        np.add(batch, offset, out=batch)
+        if not identity:
+            np.multiply(batch, gain, out=batch)
+            np.add(batch, offset, out=batch)
         return batch
 
     return normalise
@@ -171,7 +165,7 @@ def softmax(scores: np.ndarray, axis: int = 1) -> np.ndarray:
 
 
 def argmax_channels(values: np.ndarray) -> np.ndarray:
-    """np.argmax over the first axis of (K, H, W), in K vectorised passes (several times faster
+    """np.argmax over the first axis of (K, ...), in K vectorised passes (several times faster
     than a strided reduction for the handful of classes a model has)."""
     best, index = values[0].copy(), np.zeros(values.shape[1:], np.uint8)
     for k in range(1, len(values)):
@@ -181,41 +175,429 @@ def argmax_channels(values: np.ndarray) -> np.ndarray:
     return index
 
 
-def _read_tile(source: gdal.Dataset, bands: Sequence[int], nodata, floating: bool, tile: Tile,
-               size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Read a tile window as float32, fill nodata with the tile's band means, pad to size."""
-    block = source.ReadAsArray(tile.x, tile.y, tile.width, tile.height, band_list=list(bands),
-                               buf_type=gdal.GDT_Float32)
-    block = block.reshape(len(bands), tile.height, tile.width)
-    mask = raster.valid_mask(block, nodata, check_finite=floating)
-    if not mask.all():
-        for band in block:
+def model_outputs(card: ModelCard, results: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The predictor's results by card output name (one output: whatever the model named it),
+    activation applied."""
+    if len(card.outputs) == 1 and card.output.name not in results:
+        results = {card.output.name: next(iter(results.values()))}
+    missing = [spec.name for spec in card.outputs if spec.name not in results]
+    if missing:
+        raise UserError(f"the model returned {', '.join(results)} but the card {card.id} "
+                        f"expects the outputs {', '.join(missing)}: the card and the weights do "
+                        "not belong together.")
+    named = {}
+    for spec in card.outputs:
+        values = results[spec.name]
+        named[spec.name] = softmax(values) if spec.activation == "softmax" else values
+    return named
+
+
+def _check_channels(card: ModelCard, outputs: Mapping[str, np.ndarray], shape_tail) -> None:
+    for spec in card.outputs:
+        expected = (spec.channels, *shape_tail)
+        got = outputs[spec.name].shape[1:]
+        if spec.channels and tuple(got) != tuple(expected):
+            raise UserError(f"the model's output {spec.name} has shape {tuple(got)} per item "
+                            f"but the card promises {expected}. The card and the weights do "
+                            "not belong together.")
+
+
+class Writers:
+    """The destinations of one grid, created on the first input's CRS, committed together."""
+
+    def __init__(self, card: ModelCard, destinations: Sequence[Destination], grid: Grid,
+                 which: str):
+        self.card = card
+        self.chosen = [d for d in destinations if d.grid == which]
+        self.rasters: dict[Destination, raster.OutputRaster] = {}
+        self._outputs = []
+        for destination in self.chosen:
+            spec = _output_spec(card, destination.output)
+            self.rasters[destination] = _create(grid, destination, spec)
+            self._outputs.append(self.rasters[destination])
+
+    def outputs(self) -> list[raster.OutputRaster]:
+        return self._outputs
+
+    def needed(self) -> set[str]:
+        return {_output_spec(self.card, d.output).name for d in self.chosen}
+
+    def write(self, outputs: Mapping[str, np.ndarray], valid: np.ndarray, col: int,
+              row: int) -> None:
+        """``outputs``: name -> (K, rows, cols) on this grid; ``valid`` (rows, cols)."""
+        for destination, target in self.rasters.items():
+            spec = _output_spec(self.card, destination.output)
+            values = outputs[spec.name]
+            if spec.classes and destination.what == "values":
+                codes = np.array([c.value for c in spec.classes], np.uint8)
+                data = codes[argmax_channels(values)]
+                data[~valid] = raster.CLASS_NODATA
+            else:
+                data = np.where(valid, values, np.float32(raster.FLOAT_NODATA))
+                if destination.data_type != gdal.GDT_Float32:
+                    data = raster.cast(data, destination.data_type, valid)
+            target.write(data, col, row)
+
+    def flush(self) -> None:
+        for output in self._outputs:
+            output.flush()
+
+
+def _output_spec(card: ModelCard, name: str) -> OutputSpec:
+    if not name:
+        return card.output
+    for spec in card.outputs:
+        if spec.name == name:
+            return spec
+    raise UserError(f"{card.id} has no output named {name!r}; its outputs are "
+                    f"{', '.join(s.name for s in card.outputs)}.")
+
+
+def _create(grid: Grid, destination: Destination, spec: OutputSpec) -> raster.OutputRaster:
+    if spec.classes and destination.what == "values":
+        return raster.create_like(grid, destination.path, 1, gdal.GDT_Byte, raster.CLASS_NODATA,
+                                  [spec.name], [(c.value, c.name, c.color) for c in spec.classes])
+    if destination.what == "probabilities":
+        if not spec.classes:
+            raise UserError(f"the output {spec.name} has no classes, so it has no probabilities.")
+        return raster.create_like(grid, destination.path, len(spec.classes), gdal.GDT_Float32,
+                                  raster.FLOAT_NODATA, destination.band_names or
+                                  [f"P({c.name})" for c in spec.classes])
+    names = list(destination.band_names) or [t.band_name for t in spec.targets] or [
+        f"{spec.name} {i + 1}" for i in range(spec.channels)]
+    return raster.create_like(grid, destination.path, len(names), destination.data_type,
+                              raster.FLOAT_NODATA if destination.data_type == gdal.GDT_Float32
+                              else raster.integer_nodata(destination.data_type), names)
+
+
+def _fit(predictor: Predictor, card: ModelCard, sources: dict[str, InputSource],
+         grid: TileGrid, callbacks: Callbacks) -> None:
+    if predictor.fit is not None:
+        callbacks.log("Fitting global statistics on a sample of the inputs")
+        predictor.fit(FitSample(card, sources, grid))
+
+
+class FitSample:
+    """What a predictor's ``fit`` hook may look at before tiling: an averaged overview of every
+    input (ratios kept) or every tile's normalised inputs, both read from the files."""
+
+    def __init__(self, card: ModelCard, sources: dict[str, InputSource], grid: TileGrid):
+        self.card, self.sources, self.grid = card, sources, grid
+
+    def overview(self, max_pixels: int) -> dict[str, Block]:
+        """Each input's whole grid averaged down by one whole factor, so that the first input
+        has at most ``max_pixels`` pixels (the inputs' ratios are kept exactly)."""
+        step = alignment(self.card.inputs)
+        primary = self.sources[self.card.primary.name].grid
+        factor = max(1, int(np.ceil(np.sqrt(primary.width * primary.height / max_pixels))))
+        cols, rows = -(-primary.width // (factor * step)), -(-primary.height // (factor * step))
+        blocks = {}
+        for name, source in self.sources.items():
+            cells = step // source.spec.ratio
+            blocks[name] = source.read(0, 0, cols * cells * factor, rows * cells * factor,
+                                       cols * cells, rows * cells)
+        return blocks
+
+    def tiles(self) -> Iterator[tuple[Tile, dict[str, np.ndarray], np.ndarray]]:
+        """(tile, normalised inputs (1, C, ...), valid (T, T) of the primary grid) per tile."""
+        for tile in self.grid:
+            arrays, valid = _read_batch(self.card, self.sources, [tile], self.grid.tile_size)
+            yield tile, arrays, valid[0]
+
+
+def _read_batch(card: ModelCard, sources: dict[str, InputSource], tiles: Sequence[Tile],
+                size: int) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """Every input's window for each tile's footprint, read straight into one batch array,
+    filled and normalised, and the primary grid's validity (all required inputs real) per tile."""
+    arrays, valid = {}, [np.ones((size, size), bool) for _ in tiles]
+    for name, source in sources.items():
+        r = source.spec.ratio
+        batch = np.empty((len(tiles), len(source.bands), size // r, size // r), np.float32)
+        for slot, tile, mask in zip(batch, tiles, valid):
+            block = source.read(tile.x // r, tile.y // r, size // r, size // r, out=slot)
+            filled = fill_invalid(block, source.spec.pad)
+            if filled is not slot:
+                slot[:] = filled
+            mask &= _upsample(block.valid, r)
+        arrays[name] = normaliser(source.spec)(batch)
+    return arrays, valid
+
+
+def _upsample(mask: np.ndarray, ratio: int) -> np.ndarray:
+    return mask if ratio == 1 else np.repeat(np.repeat(mask, ratio, 0), ratio, 1)
+
+
+# --------------------------------------------------------------------------- dense head
+def _run_dense(card, predictor, sources, destinations, options, callbacks) -> RunResult:
+    primary = sources[card.primary.name]
+    grid = tile_grid(card, primary.grid, options, predictor)
+    _fit(predictor, card, sources, grid, callbacks)
+    writers = Writers(card, destinations, primary.grid, "pixels")
+    blenders = {spec.name: Blender(grid, spec.channels) for spec in card.outputs
+                if spec.name in writers.needed()}
+    result = RunResult(tiles=len(grid))
+    callbacks.log(f"{len(grid)} tiles of {grid.tile_size} px (overlap {grid.overlap}, "
+                  f"{grid.blend} blend), batch {options.batch_size}")
+    tiles = list(grid)
+    size = max(1, options.batch_size)
+    batches = [tiles[i:i + size] for i in range(0, len(tiles), size)]
+
+    def finish(batch_tiles, masks, results) -> None:
+        outputs = model_outputs(card, results)
+        _check_channels(card, {k: v for k, v in outputs.items() if k in blenders},
+                        (grid.tile_size, grid.tile_size))
+        for index, (tile, mask) in enumerate(zip(batch_tiles, masks)):
+            cores = {name: blender.add(tile, outputs[name][index][:, :tile.height, :tile.width])
+                     for name, blender in blenders.items()}
+            core_h, core_w = grid.core(tile)
+            core_mask = mask[:core_h, :core_w]
+            result.valid_pixels += int(core_mask.sum())
+            writers.write(cores, core_mask, tile.x, tile.y)
+            if tile.col == grid.cols - 1:  # a strip of output is done: write it out
+                writers.flush()
+
+    _pipeline(batches, lambda batch: _read_batch(card, sources, batch, grid.tile_size),
+              predictor, finish, writers.outputs(), callbacks)
+    _warn_if_empty(result, primary, callbacks)
+    result.outputs = [d.path for d in writers.chosen]
+    return result
+
+
+def _pipeline(batches, read, predictor, finish, outputs, callbacks: Callbacks) -> None:
+    """Read batch i+1 while the model runs on batch i in a worker thread; finish (blend,
+    write) in order; commit the outputs only when every batch is done."""
+    with raster.committed_outputs(outputs), ThreadPoolExecutor(1) as model_thread:
+        pending = None
+        for done, batch in enumerate(batches):
+            callbacks.check_cancelled()
+            arrays, masks = read(batch)
+            running = (batch, masks, model_thread.submit(predictor, arrays))
+            if pending:
+                finish(pending[0], pending[1], pending[2].result())
+                callbacks.progress(done / len(batches))
+            pending = running
+        if pending:
+            finish(pending[0], pending[1], pending[2].result())
+        callbacks.progress(1.0)
+
+
+def _warn_if_empty(result: RunResult, primary: InputSource, callbacks: Callbacks) -> None:
+    if result.valid_pixels == 0:
+        callbacks.warn(f"every pixel of {primary.path} is nodata; the outputs are all nodata. "
+                       "Check the input's nodata value and bands.")
+
+
+# --------------------------------------------------------------------------- patch head
+@dataclass(frozen=True)
+class WindowGrid:
+    """Windows of ``window`` pixels every ``stride`` pixels, wholly inside the raster; cell
+    (i, j) is the stride x stride square around window (i, j)'s centre."""
+
+    cols: int
+    rows: int
+    window: int
+    stride: int
+
+    @classmethod
+    def over(cls, width: int, height: int, window: int, stride: int) -> "WindowGrid":
+        if window > min(width, height):
+            raise UserError(f"the raster ({width} x {height} px) is smaller than the model's "
+                            f"window of {window} x {window} px; use a larger raster.")
+        if stride > window:
+            raise UserError(f"STRIDE ({stride}) is larger than the model's window ({window}): "
+                            "pixels between windows would get no value. Use at most "
+                            f"{window}.")
+        return cls((width - window) // stride + 1, (height - window) // stride + 1, window,
+                   stride)
+
+    @property
+    def covered(self) -> tuple[int, int]:
+        """Pixels (cols, rows) under at least one window; the rest of the raster stays nodata."""
+        return ((self.cols - 1) * self.stride + self.window,
+                (self.rows - 1) * self.stride + self.window)
+
+    def nearest(self, pixels: np.ndarray, count: int) -> np.ndarray:
+        """Window index whose centre is nearest to each pixel index (ties to the later)."""
+        offset = (self.window - self.stride) / 2
+        return np.clip(np.floor((pixels + 0.5 - offset) / self.stride), 0, count - 1).astype(int)
+
+    def grid_of(self, primary: Grid) -> Grid:
+        """The window-centre grid as a raster grid (pixel = stride, origin shifted so each
+        cell is centred on its window)."""
+        gt, shift, s = primary.geotransform, (self.window - self.stride) / 2, self.stride
+        x, y = primary.to_map(shift, shift)
+        return Grid(self.cols, self.rows, (x, gt[1] * s, gt[2] * s, y, gt[4] * s, gt[5] * s),
+                    primary.crs)
+
+
+def _run_patches(card, predictor, sources, destinations, options, callbacks,
+                 window_sink) -> RunResult:
+    primary = sources[card.primary.name]
+    stride = options.stride or card.head.stride
+    step = alignment(card.inputs)
+    if stride % step:
+        raise UserError(f"STRIDE ({stride}) must be a multiple of {step} (the inputs' pixel "
+                        "ratios).")
+    windows = WindowGrid.over(primary.grid.width, primary.grid.height, card.head.window, stride)
+    _fit(predictor, card, sources, TileGrid(primary.grid.width, primary.grid.height,
+                                            card.head.window, 0), callbacks)
+    pixel_writers = Writers(card, destinations, primary.grid, "pixels")
+    window_writers = Writers(card, destinations, windows.grid_of(primary.grid), "windows")
+    callbacks.log(f"{windows.cols} x {windows.rows} windows of {windows.window} px every "
+                  f"{windows.stride} px")
+    per_call = max(1, options.batch_size) * 64
+    chunk = max(1, (PATCH_STRIP_WIDTH - windows.window) // windows.stride + 1)
+    result = RunResult(tiles=windows.cols * windows.rows)
+    width, height = primary.grid.width, primary.grid.height
+    column_of_pixel = windows.nearest(np.arange(width), windows.cols)
+    under_windows = np.arange(width) < windows.covered[0]
+    next_pixel_row = 0
+    with raster.committed_outputs(pixel_writers.outputs() + window_writers.outputs()):
+        for j in range(windows.rows):
+            callbacks.check_cancelled()
+            row_outputs, row_valid, pixel_valid = _score_window_row(
+                card, predictor, sources, windows, j, chunk, per_call, window_sink)
+            window_writers.write({k: v[:, None, :] for k, v in row_outputs.items()},
+                                 row_valid[None, :], 0, j)
+            # The pixel rows whose nearest window row is j (all under window row j); the
+            # rows below the last window row stay nodata.
+            last = height if j == windows.rows - 1 else \
+                j * windows.stride + (windows.window + windows.stride) // 2
+            rows = np.arange(next_pixel_row, last)
+            if pixel_writers.chosen:
+                expanded = {k: np.repeat(v[:, None, column_of_pixel], rows.size, axis=1)
+                            for k, v in row_outputs.items()}
+                inside = np.clip(rows - j * windows.stride, 0, windows.window - 1)
+                valid = pixel_valid[inside] & (rows < windows.covered[1])[:, None]
+                valid &= (row_valid[column_of_pixel] & under_windows)[None, :]
+                result.valid_pixels += int(valid.sum())
+                pixel_writers.write(expanded, valid, 0, int(rows[0]))
+            next_pixel_row = last
+            callbacks.progress((j + 1) / windows.rows)
+    result.outputs = [d.path for d in pixel_writers.chosen + window_writers.chosen]
+    return result
+
+
+def _score_window_row(card, predictor, sources, windows: WindowGrid, j: int, chunk: int,
+                      per_call: int, window_sink):
+    """Scores (name -> (K, cols)) and validity of window row ``j``, and the validity of the
+    pixel strip under it (window rows, raster width)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    w, s = windows.window, windows.stride
+    y = j * s
+    primary_width = sources[card.primary.name].grid.width
+    scores: dict[str, list[np.ndarray]] = {}
+    valid_windows, strip_valid = [], np.zeros((w, primary_width), bool)
+    for i0 in range(0, windows.cols, chunk):
+        i1 = min(windows.cols, i0 + chunk)
+        x0, width = i0 * s, (i1 - 1 - i0) * s + w
+        arrays, valid = {}, np.ones((w, width), bool)
+        for name, source in sources.items():
+            r = source.spec.ratio
+            block = source.read(x0 // r, y // r, width // r, w // r)
+            valid &= _upsample(block.valid, r)
+            view = sliding_window_view(block.values, (w // r, w // r), axis=(1, 2))
+            batch = np.ascontiguousarray(view[:, 0, ::s // r].transpose(1, 0, 2, 3))
+            _fill_windows(batch, sliding_window_view(block.valid, (w // r, w // r))[0, ::s // r])
+            arrays[name] = normaliser(source.spec)(batch)
+        strip_valid[:, x0:x0 + width] = valid
+        fraction = sliding_window_view(valid, (w, w))[0, ::s].mean(axis=(1, 2))
+        enough = fraction >= 0.5
+        chunk_scores: dict[str, list[np.ndarray]] = {}
+        for start in range(0, i1 - i0, per_call):
+            part = {k: v[start:start + per_call] for k, v in arrays.items()}
+            outputs = model_outputs(card, predictor(part))
+            _check_channels(card, outputs, ())
+            for name, values in outputs.items():
+                chunk_scores.setdefault(name, []).append(values)
+        chunk_scores = {name: np.concatenate(parts) for name, parts in chunk_scores.items()}
+        for name, values in chunk_scores.items():
+            scores.setdefault(name, []).append(values)
+        valid_windows.append(enough)
+        if window_sink is not None:
+            cols = np.arange(i0, i1)
+            footprints = np.stack([cols * s, np.full_like(cols, y), cols * s + w,
+                                   np.full_like(cols, y + w)], axis=1)
+            window_sink(WindowBatch(j, cols, footprints, chunk_scores, enough))
+    row = {name: np.concatenate(parts).T.astype(np.float32) for name, parts in scores.items()}
+    return row, np.concatenate(valid_windows), strip_valid
+
+
+def _fill_windows(batch: np.ndarray, valid: np.ndarray) -> None:
+    """Nodata pixels of each window (n, C, h, w) take the mean of the window's real pixels
+    (0 where it has none), in place: a window's answer depends on that window alone."""
+    holes = ~valid.all(axis=(1, 2))
+    for index in np.flatnonzero(holes):
+        mask = valid[index]
+        for band in batch[index]:
             band[~mask] = band[mask].mean() if mask.any() else 0.0
-    pad = ((0, 0), (0, size - tile.height), (0, size - tile.width))
-    if any(p[1] for p in pad):
-        mode = "reflect" if min(tile.height, tile.width) > 1 else "edge"
-        block = np.pad(block, pad, mode=mode)
-    return block, mask
 
 
-def _check_prediction(predictions: np.ndarray, card: ModelCard, count: int, size: int) -> None:
-    expected = (count, card.output_count, size, size)
-    if predictions.shape != expected:
-        raise UserError(f"the model returned shape {predictions.shape}, but the card promises "
-                        f"{expected} (batch, outputs, height, width). The card and the weights "
-                        "do not belong together.")
+# --------------------------------------------------------------------------- pixel-table head
+def _run_pixel_table(card, predictor, sources, destinations, options, callbacks,
+                     features) -> RunResult:
+    primary = sources[card.primary.name]
+    halo = card.head.halo
+    size = options.tile_size or card.tiling.tile_size
+    blocks = TileGrid(primary.grid.width, primary.grid.height, size, 0)
+    _fit(predictor, card, sources, blocks, callbacks)
+    writers = Writers(card, destinations, primary.grid, "pixels")
+    result = RunResult(tiles=len(blocks))
+    with raster.committed_outputs(writers.outputs()):
+        for done, tile in enumerate(blocks):
+            callbacks.check_cancelled()
+            table, valid = pixel_rows(card, sources, tile, halo, features)
+            outputs = predict_rows(card, predictor, table)
+            result.valid_pixels += int(valid.sum())
+            writers.write({name: _rows_to_block(values, valid) for name, values in outputs.items()},
+                          valid, tile.x, tile.y)
+            if tile.col == blocks.cols - 1:
+                writers.flush()
+            callbacks.progress((done + 1) / len(blocks))
+    _warn_if_empty(result, primary, callbacks)
+    result.outputs = [d.path for d in writers.chosen]
+    return result
 
 
-def _write_block(card: ModelCard, outputs: dict[str, raster.OutputRaster], core: np.ndarray,
-                 mask: np.ndarray, tile: Tile) -> None:
-    if card.task == "segmentation":
-        values = np.array([c.value for c in card.classes], np.uint8)
-        classes = values[argmax_channels(core)]
-        classes[~mask] = raster.CLASS_NODATA
-        outputs["classes"].write(classes, tile.x, tile.y)
-        if "probabilities" in outputs:
-            probabilities = np.where(mask, core, raster.FLOAT_NODATA).astype(np.float32)
-            outputs["probabilities"].write(probabilities, tile.x, tile.y)
+def pixel_rows(card: ModelCard, sources: dict[str, InputSource], tile: Tile, halo: int,
+               features=None) -> tuple[np.ndarray, np.ndarray]:
+    """The feature table (N, F) of a block's valid pixels and the block's validity mask.
+
+    Without ``features`` the rows are the inputs' normalised bands side by side, in card order.
+    """
+    blocks, valid = {}, np.ones((tile.height, tile.width), bool)
+    for name, source in sources.items():
+        block = source.read(tile.x - halo, tile.y - halo, tile.width + 2 * halo,
+                            tile.height + 2 * halo)
+        core = block.valid[halo:halo + tile.height, halo:halo + tile.width]
+        if not source.spec.optional:
+            valid &= core
+        blocks[name] = normaliser(source.spec)(fill_invalid(block, source.spec.pad)[None])[0]
+    if features is not None:
+        stack = features(blocks)
     else:
-        values = np.where(mask, core, raster.FLOAT_NODATA).astype(np.float32)
-        outputs["values"].write(values, tile.x, tile.y)
+        stack = np.concatenate([b[:, halo:halo + tile.height, halo:halo + tile.width]
+                                for b in blocks.values()])
+    valid &= np.isfinite(stack).all(axis=0)
+    return np.ascontiguousarray(stack[:, valid].T, dtype=np.float32), valid
+
+
+def predict_rows(card: ModelCard, predictor: Predictor, table: np.ndarray) -> dict[str, np.ndarray]:
+    """The model on a feature table, in calls of bounded size: name -> (N, K)."""
+    parts: dict[str, list[np.ndarray]] = {spec.name: [] for spec in card.outputs}
+    for start in range(0, len(table), PIXEL_ROWS_PER_CALL):
+        outputs = model_outputs(card, predictor({"features": table[start:start +
+                                                                       PIXEL_ROWS_PER_CALL]}))
+        for name in parts:
+            values = outputs[name]
+            parts[name].append(values.reshape(len(values), -1))
+    return {name: (np.concatenate(values) if values else
+                   np.zeros((0, _output_spec(card, name).channels), np.float32))
+            for name, values in parts.items()}
+
+
+def _rows_to_block(rows: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    block = np.zeros((rows.shape[1],) + valid.shape, np.float32)
+    block[:, valid] = rows.T
+    return block

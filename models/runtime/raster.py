@@ -17,6 +17,7 @@ import numpy as np
 from osgeo import gdal
 
 from ..errors import UserError
+from .grids import Grid
 
 gdal.UseExceptions()
 
@@ -42,6 +43,10 @@ class RasterInfo:
     @property
     def has_crs(self) -> bool:
         return bool(self.projection)
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.width, self.height, self.geotransform, self.projection)
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -103,6 +108,37 @@ def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathL
                             "output path so the input is not overwritten.")
 
 
+def check_outputs(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike]) -> None:
+    """No output may be an input, and no two outputs the same file."""
+    seen = {}
+    for output in outputs:
+        check_output_path(output, inputs)
+        key = Path(output).resolve()
+        if key in seen:
+            raise UserError(f"two outputs are the same file {output}; give each output its own "
+                            "path.")
+        seen[key] = output
+
+
+def integer_nodata(data_type: int) -> float:
+    """The nodata value of an integer output: the type's largest value (0 is often data)."""
+    return float(np.iinfo(gdal_array_type(data_type)).max)
+
+
+def gdal_array_type(data_type: int):
+    from osgeo import gdal_array
+    return gdal_array.GDALTypeCodeToNumericTypeCode(data_type)
+
+
+def cast(values: np.ndarray, data_type: int, valid: np.ndarray) -> np.ndarray:
+    """Float values rounded and clipped into an integer type (its maximum is nodata)."""
+    kind = gdal_array_type(data_type)
+    info = np.iinfo(kind)
+    out = np.clip(np.rint(values), info.min, info.max - 1).astype(kind)
+    out[..., ~valid] = info.max
+    return out
+
+
 def valid_mask(block: np.ndarray, nodata: Sequence[float | None],
                check_finite: bool = True) -> np.ndarray:
     """True where every band holds a real value (not nodata, not NaN or infinite):
@@ -136,10 +172,10 @@ class OutputRaster:
         self.dataset.FlushCache()
 
 
-def create_like(info: RasterInfo, path: str | os.PathLike, band_count: int, data_type: int,
-                nodata: float, band_names: Sequence[str] = (),
+def create_like(grid: Grid | RasterInfo, path: str | os.PathLike, band_count: int,
+                data_type: int, nodata: float, band_names: Sequence[str] = (),
                 classes: Sequence[tuple[int, str, str]] = ()) -> OutputRaster:
-    """A tiled, compressed GeoTIFF on ``info``'s grid, under a temporary name.
+    """A tiled, compressed GeoTIFF on ``grid``, under a temporary name.
 
     ``classes`` (value, name, '#rrggbb') gives a colour table and category names, so QGIS shows
     the class raster paletted with the right legend.
@@ -148,11 +184,12 @@ def create_like(info: RasterInfo, path: str | os.PathLike, band_count: int, data
     final_path.parent.mkdir(parents=True, exist_ok=True)
     temp_path = final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.partial.tif")
     driver = gdal.GetDriverByName("GTiff")
-    dataset = driver.Create(str(temp_path), info.width, info.height, band_count, data_type,
+    grid = grid.grid if isinstance(grid, RasterInfo) else grid
+    dataset = driver.Create(str(temp_path), grid.width, grid.height, band_count, data_type,
                             options=list(GTIFF_OPTIONS))
-    dataset.SetGeoTransform(info.geotransform)
-    if info.projection:
-        dataset.SetProjection(info.projection)
+    dataset.SetGeoTransform(grid.geotransform)
+    if grid.crs:
+        dataset.SetProjection(grid.crs)
     for index in range(band_count):
         band = dataset.GetRasterBand(index + 1)
         band.SetNoDataValue(nodata)

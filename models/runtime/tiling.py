@@ -1,9 +1,10 @@
 """Tile grid with overlap and seam-free blending in memory bounded by the tile size.
 
 Tiles of size T start every S = T - O pixels (O = overlap). Each tile's prediction is weighted by
-a separable linear ramp across every overlap band it shares with a neighbour; the ramps of two
-neighbours sum to one, so the blended value needs no normalisation and a pixel is final as soon
-as the tiles above and to its left are done. Walking tiles row by row, the ``Blender`` therefore
+a separable ramp across every overlap band it shares with a neighbour: linear (smooth seams), or
+a step at the band's middle (``crop``: each pixel from the nearer tile, exact for models whose
+context is at most O/2). The ramps of two neighbours sum to one, so the blended value needs no
+normalisation and a pixel is final as soon as the tiles above and to its left are done. Walking tiles row by row, the ``Blender`` therefore
 keeps only two carries — the bottom O rows of the previous tile row (O x width) and the right O
 columns of the previous tile (T x O) — and hands out each tile's S x S core block for writing.
 """
@@ -34,6 +35,7 @@ class TileGrid:
     height: int
     tile_size: int
     overlap: int
+    blend: str = "linear"  # or "crop"
 
     def __post_init__(self) -> None:
         if self.tile_size <= 2 * self.overlap:
@@ -66,8 +68,8 @@ class TileGrid:
 
     def weights(self, tile: Tile) -> np.ndarray:
         """The tile's blending weights (height, width): ramps only where a neighbour overlaps."""
-        wy = _ramp(tile.height, self.overlap, tile.row > 0, tile.row < self.rows - 1)
-        wx = _ramp(tile.width, self.overlap, tile.col > 0, tile.col < self.cols - 1)
+        wy = _ramp(tile.height, self.overlap, tile.row > 0, tile.row < self.rows - 1, self.blend)
+        wx = _ramp(tile.width, self.overlap, tile.col > 0, tile.col < self.cols - 1, self.blend)
         return np.outer(wy, wx).astype(np.float32)
 
     def core(self, tile: Tile) -> tuple[int, int]:
@@ -80,16 +82,20 @@ def _count(length: int, tile: int, stride: int) -> int:
     return 1 if length <= tile else 1 + -(-(length - tile) // stride)
 
 
-def _ramp(length: int, overlap: int, rise: bool, fall: bool) -> np.ndarray:
-    """1 in the middle, linear from 0 to 1 across a shared band: neighbours sum to exactly 1."""
+def _ramp(length: int, overlap: int, rise: bool, fall: bool, blend: str = "linear") -> np.ndarray:
+    """1 in the middle, rising from 0 to 1 across a shared band (linearly, or as a step at
+    its middle for ``crop``); a tile's fall is 1 - its neighbour's rise, so the two sum to 1."""
     w = np.ones(length, dtype=np.float64)
     if overlap == 0:
         return w
-    steps = (np.arange(overlap) + 0.5) / overlap
+    if blend == "crop":
+        steps = (np.arange(overlap) >= overlap // 2).astype(np.float64)
+    else:
+        steps = (np.arange(overlap) + 0.5) / overlap
     if rise:
         w[:overlap] = steps
     if fall:
-        w[length - overlap:] = np.minimum(w[length - overlap:], steps[::-1])
+        w[length - overlap:] = np.minimum(w[length - overlap:], 1.0 - steps)
     return w
 
 

@@ -68,7 +68,7 @@ Cite: {CITATION}."""
             model, raster, output, probabilities_path=probabilities or None,
             uncertainty_path=uncertainty or None, mask_path=mask.source() if mask else None,
             uncertainty=measurement_uncertainty(self, parameters, context),
-            progress=callbacks.part(0, 95).progress, is_cancelled=callbacks.is_cancelled)
+            callbacks=callbacks.part(0, 0.95))
         callbacks.log(f"{result['pixels']} pixels classified into {model.n_classes} classes "
                       f"({', '.join(model.class_names)})")
         callbacks.log(f"Please cite {CITATION}")

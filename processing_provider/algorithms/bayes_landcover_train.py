@@ -107,7 +107,7 @@ Cite: {CITATION}."""
         model_path = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context)
         csv = str(Path(report).with_suffix(".csv")) if report else None
-        progress = callbacks.part(0, 100)
+        progress = callbacks.part(0, 1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LandcoverWarning)  # logged from result.warnings
             result = train_from_files(
@@ -120,7 +120,7 @@ Cite: {CITATION}."""
                 uncertainty=measurement_uncertainty(self, parameters, context),
                 progress=progress.progress, is_cancelled=progress.is_cancelled)
         for message in result.warnings:
-            callbacks.log(f"Warning: {message}")
+            callbacks.warn(f"{message}")
         callbacks.log(f"{len(result.model.class_ids)} classes, {result.n_train} training / "
                       f"{result.n_test} test pixels; model saved to {result.model_path}")
         for s in result.scores:

@@ -73,20 +73,15 @@ farmland prompts see also FarmSeg-VL (Tao et al., ESSD 2025)."""
         onnx, tokenizer, origin = resolve_clipseg_files(
             self.parameterAsString(parameters, "MODEL", context),
             self.parameterAsString(parameters, "TOKENIZER", context) or None,
-            settings.weights_store(log=callbacks.log), callbacks.part(0, 5).progress,
+            settings.weights_store(log=callbacks.log), callbacks.part(0, 0.05).progress,
             callbacks.is_cancelled)
         prompter = ClipSegPrompter(onnx, tokenizer)
         callbacks.log(f"Model CLIPSeg: {origin}, tokenizer {tokenizer}; device onnxruntime "
                       f"{prompter.session.get_providers()[0]}")
-        tiling = self.tiling(parameters, context)
-        options = RunOptions(tile_size=tiling["tile_size"] or 352,
-                             overlap=48 if tiling["overlap"] is None else tiling["overlap"],
-                             batch_size=tiling["batch_size"])
         prompt_mask(prompter, prompt, layer.source(), output, probabilities or None,
                     self.parameterAsDouble(parameters, "THRESHOLD", context),
                     parse_band_list(self.parameterAsString(parameters, "BANDS", context)),
-                    options, callbacks.part(5, 100).progress, callbacks.is_cancelled,
-                    callbacks.log)
+                    RunOptions(**self.tiling(parameters, context)), callbacks.part(0.05, 1))
         qml = styles.write_class_style(output, list(MASK_CLASSES))
         styles.style_on_load(context, output, qml)
         results = {"OUTPUT": output}

@@ -83,8 +83,7 @@ the file's sha256 is recorded at the first download and checked on every later u
                        input_a=source("INPUT_A"), input_b=source("INPUT_B"), stack=source("INPUT"),
                        bands=parse_band_list(self.parameterAsString(parameters, "BANDS", context)),
                        options=RunOptions(**self.tiling(parameters, context)),
-                       progress=callbacks.part(10, 100).progress,
-                       is_cancelled=callbacks.is_cancelled, log=callbacks.log)
+                       callbacks=callbacks.part(0.1, 1))
         styles.style_model_output(context, output, card)
         results = {"OUTPUT": output}
         if probabilities:

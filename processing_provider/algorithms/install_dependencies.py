@@ -69,7 +69,7 @@ Output: the folder and the installed packages. The log shows pip's output."""
     def run_tool(self, parameters, context, callbacks):
         variant = dependencies.VARIANTS[self.parameterAsEnum(parameters, "TARGET", context)]
         if variant == dependencies.CUDA and dependencies.nvidia_driver() is None:
-            callbacks.log("Warning: no NVIDIA driver found on this machine; the CUDA builds "
+            callbacks.warn(f"no NVIDIA driver found on this machine; the CUDA builds "
                           "will only use a GPU once a driver is installed.")
         packages = self.parameterAsString(parameters, "PACKAGES", context).split()
         extra = self.parameterAsString(parameters, "EXTRA_INDEX_URL", context)

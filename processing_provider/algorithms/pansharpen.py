@@ -114,16 +114,16 @@ TGRS 2015 (and its 2021 update); Brovey as in GDAL."""
                       f"ratio {pair.ratio}, method {method}, sensor {sensor}")
         if rasters.is_deep(method):
             model, dev, card = load_deep_model(self, parameters, context, method, pair,
-                                               callbacks.part(0, 10))
+                                               callbacks.part(0, 0.1))
             scale = 1.0 if unit_scale else get_sensor(sensor).max_value
-            rasters.pansharpen_deep(pair, model, card.band_count, output, scale, output_type,
-                                    dev, progress=callbacks.part(10, 95).progress,
+            rasters.pansharpen_deep(pair, model, len(card.primary.bands), output, scale, output_type,
+                                    dev, progress=callbacks.part(0.1, 0.95).progress,
                                     is_cancelled=callbacks.is_cancelled)
         else:
             if parameters.get("WEIGHTS"):
                 raise UserError("WEIGHTS is for the ADWM methods; clear it or choose an ADWM METHOD.")
             rasters.pansharpen_classical(pair, method, output, sensor, output_type,
-                                         progress=callbacks.part(0, 95).progress,
+                                         progress=callbacks.part(0, 0.95).progress,
                                          is_cancelled=callbacks.is_cancelled, log=callbacks.log)
         qml = styles.write_rgb_style(output, *rasters.rgb_bands(sensor, pair.band_count))
         styles.style_on_load(context, output, qml)

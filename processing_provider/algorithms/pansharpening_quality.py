@@ -75,7 +75,7 @@ Khan et al., IEEE TGRS 2009 (D_lambda_K). ADWM: {CITATION_ADWM}; weights MIT lic
             model, dev = None, None
             if rasters.is_deep(method):
                 model, dev, _ = load_deep_model(self, parameters, context, method, pair,
-                                                callbacks.part(0, 10))
+                                                callbacks.part(0, 0.1))
             scale = 1.0 if unit_scale else get_sensor(sensor).max_value
             indices = quality.reduced_resolution(pair, method, sensor, model, scale, dev,
                                                  callbacks.log)

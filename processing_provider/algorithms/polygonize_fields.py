@@ -72,7 +72,7 @@ polygonization itself is part of this plugin (GPL-2.0-or-later)."""
             probability_band=self.parameterAsInt(parameters, "PROBABILITY_BAND", context),
             progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
         for warning in report["warnings"]:
-            callbacks.log(f"Warning: {warning}")
+            callbacks.warn(f"{warning}")
         callbacks.log(f"{report['count']} field polygons, {report['total_area_m2']:.0f} m² in "
                       f"total ({report['area_method']}); {report['dropped']} dropped below the "
                       "minimum area")

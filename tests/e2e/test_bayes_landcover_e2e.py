@@ -47,7 +47,8 @@ def test_train_then_classify_on_the_real_patch(tmp_path, shared_data, scene, pro
     assert results["TRAIN_PIXELS"] + results["TEST_PIXELS"] == PIXELS
     assert 0.8 < results["OVERALL_ACCURACY"] <= 1 and 0.5 < results["KAPPA"] <= 1
     assert 0 < results["LOG_LOSS"] < 1.5 and 0 <= results["ECE"] < 0.2
-    warnings = " ".join(out["log"].get("errors", []))
+    warnings = " ".join(out["log"].get("warning", []))  # the feedback's warning channel
+    assert not out["log"].get("errors")
     assert "4 of 88 features have class 0" in warnings and "'cultivated land'" in warnings
 
     model = json.loads((tmp_path / "model.json").read_text())

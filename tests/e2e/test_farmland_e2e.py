@@ -16,7 +16,7 @@ import torch
 from osgeo import gdal, ogr
 
 from rsai_toolbox.models.farmland.clipseg import IMAGENET_MEAN, IMAGENET_STD
-from rsai_toolbox.models.farmland.ftw import FTW_SCALE
+from rsai_toolbox.models.registry import find_card
 
 from helpers import qgis_process, read, write_geotiff
 from helpers_farmland import (FTW_FILE_3CLASS, FTW_REPO, FTW_REVISION, clipseg_assets,
@@ -92,7 +92,7 @@ def test_untiled_run_equals_the_model_and_tiled_run_is_close(env, default_run):
     segment(env, whole, f"INPUT={env['stack']}", "TILE_SIZE=640", "OVERLAP=0")
     segment(env, tiled, f"INPUT={env['stack']}", "TILE_SIZE=128", "OVERLAP=32")
 
-    stack = read(env["stack"])[0].astype(np.float32) / np.float32(FTW_SCALE)
+    stack = read(env["stack"])[0].astype(np.float32) / np.float32(find_card("ftw-3class").primary.scale)
     padded = np.pad(stack, ((0, 0), (0, 640 - 379), (0, 640 - 578)), mode="reflect")
     with torch.inference_mode():
         logits = env["model"](torch.from_numpy(padded[None]))[0, :, :379, :578]
@@ -135,13 +135,25 @@ def test_two_dates_equal_the_stack_and_misaligned_b_is_warped(env, default_run, 
     a, shifted = _split(env, tmp_path, shift_px=5)
     out = tmp_path / "shifted.tif"
     _, log = segment(env, out, f"INPUT_A={a}", f"INPUT_B={shifted}")
-    assert "Warning" in log and "resampled (bilinear)" in log
+    # Whole pixels off: B's pixels still line up with A's, so B is read, not resampled.
+    assert "WARNING" in log and "covers only 99%" in log and "resampled" not in log
     classes, ds = read(out)
     assert ds.GetGeoTransform() == pytest.approx(read(a)[1].GetGeoTransform())
     assert (classes[:, :5] == 255).all()  # window B does not cover these columns: nodata
     agreement = np.mean(inner(classes)[:, MARGIN:] == inner(read(default_run[0])[0])[:, MARGIN:])
-    print(f"B shifted by 5 px and warped: class agreement away from the gap {agreement:.4f}")
+    print(f"B shifted by 5 px: class agreement away from the gap {agreement:.4f}")
     assert agreement > 0.95
+
+    a, off_grid = _split(env, tmp_path, shift_px=5, offset_m=5.0)
+    out = tmp_path / "off_grid.tif"
+    _, log = segment(env, out, f"INPUT_A={a}", f"INPUT_B={off_grid}")
+    # Half a pixel off A's grid: B is resampled (bilinear) tile by tile, with a warning.
+    assert "WARNING" in log and "resampled (bilinear)" in log
+    classes = read(out)[0]
+    assert (classes[:, :5] == 255).all()
+    agreement = np.mean(inner(classes)[:, MARGIN:] == inner(read(default_run[0])[0])[:, MARGIN:])
+    print(f"B half a pixel off A's grid, resampled: class agreement {agreement:.4f}")
+    assert agreement > 0.9
 
 
 def test_two_date_errors(env, tmp_path):

@@ -9,14 +9,25 @@ from osgeo import gdal
 from rsai_toolbox.models.cards import card_from_dict
 from rsai_toolbox.models.errors import Cancelled, UserError
 from rsai_toolbox.models.registry import onnx_card
+from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.runtime.backends import onnx_predictor
-from rsai_toolbox.models.runtime.engine import RunOptions, run_on_raster, softmax
+from rsai_toolbox.models.runtime.engine import Destination, RunOptions, run, softmax
 
 from helpers import apply_pointwise, conv_onnx, landcover_geotiff, read, write_geotiff
 
 CLASSES = [{"value": 0, "name": "water", "color": "#0000ff"},
            {"value": 1, "name": "forest", "color": "#00aa00"},
            {"value": 2, "name": "crops", "color": "#ffcc00"}]
+
+
+def run_on_raster(path, card, predictor, output, probabilities=None, options=None,
+                  callbacks=Callbacks()):
+    """One input, the classes (or values) and optionally the probabilities."""
+    destinations = [Destination(str(output))]
+    if probabilities:
+        destinations.append(Destination(str(probabilities), what="probabilities"))
+    return run(card, predictor, {card.primary.name: str(path)}, destinations, options,
+               callbacks)
 
 
 @pytest.fixture
@@ -112,7 +123,7 @@ def test_wrong_band_count_names_both_counts(tmp_path, farmland):
     with pytest.raises(UserError, match=r"expects 4 bands \(B4, B3, B2, B8\) but the raster has 8"):
         run_on_raster(farmland, card, onnx_predictor(tmp_path / "m.onnx"), str(tmp_path / "o.tif"))
     run_on_raster(farmland, card, onnx_predictor(tmp_path / "m.onnx"), str(tmp_path / "o.tif"),
-                  options=RunOptions(bands=[5, 6, 7, 8]))
+                  options=RunOptions(bands={"input": [5, 6, 7, 8]}))
     assert (tmp_path / "o.tif").exists()
 
 
@@ -138,7 +149,8 @@ def test_cancel_leaves_no_output(tmp_path, farmland):
     with pytest.raises(Cancelled):
         run_on_raster(farmland, seg_card(list("abcdefgh"), tile=64, overlap=8),
                       onnx_predictor(tmp_path / "m.onnx"), str(tmp_path / "o.tif"),
-                      str(tmp_path / "p.tif"), is_cancelled=cancel_on_third_check)
+                      str(tmp_path / "p.tif"),
+                      callbacks=Callbacks(is_cancelled=cancel_on_third_check))
     assert list(tmp_path.iterdir()) == [tmp_path / "m.onnx"]
 
 
@@ -146,13 +158,13 @@ def test_all_nodata_and_missing_crs_warn_but_run(tmp_path):
     array = np.zeros((8, 40, 50), np.uint16)
     tif = write_geotiff(tmp_path / "empty.tif", array, (0, 10, 0, 0, 0, -10), epsg=None, nodata=0)
     conv_onnx(tmp_path / "m.onnx", 8, 3)
-    messages = []
+    warnings = []
     report = run_on_raster(str(tif), seg_card(list("abcdefgh"), tile=32, overlap=4),
                            onnx_predictor(tmp_path / "m.onnx"), str(tmp_path / "o.tif"),
-                           log=messages.append)
+                           callbacks=Callbacks(warn=warnings.append))
     assert report.valid_pixels == 0
-    assert any("no CRS" in m for m in messages)
-    assert any("every pixel" in m and "nodata" in m for m in messages)
+    assert any("no CRS" in w for w in warnings)
+    assert any("every pixel" in w and "nodata" in w for w in warnings)
     assert (read(tmp_path / "o.tif")[0] == 255).all()
 
 
@@ -161,7 +173,7 @@ def test_onnx_metadata_describes_a_bare_model(tmp_path):
             "inputs": {"bands": ["R", "G", "B"], "scale": 255, "tile_size": 256, "overlap": 16},
             "outputs": {"classes": CLASSES}, "licence": "MIT"}
     conv_onnx(tmp_path / "ours.onnx", 3, 3, metadata={"rsai_card": json.dumps(card)})
-    assert onnx_card(tmp_path / "ours.onnx").inputs.bands == ("R", "G", "B")
+    assert onnx_card(tmp_path / "ours.onnx").primary.bands == ("R", "G", "B")
 
     conv_onnx(tmp_path / "deepness.onnx", 3, 2, metadata={
         "model_type": "Segmentor", "class_names": {"0": "background", "1": "building"},
@@ -169,6 +181,6 @@ def test_onnx_metadata_describes_a_bare_model(tmp_path):
         "standardization_mean": [0.5, 0.5, 0.5], "standardization_std": [0.2, 0.2, 0.2]})
     deepness = onnx_card(tmp_path / "deepness.onnx")
     assert [c.name for c in deepness.classes] == ["background", "building"]
-    assert deepness.inputs.scale == 255 and deepness.inputs.mean == (0.5, 0.5, 0.5)
-    assert deepness.inputs.resolution_m == 0.5 and deepness.inputs.overlap == 76
-    assert deepness.activation == "none"
+    assert deepness.primary.scale == 255 and deepness.primary.mean == (0.5, 0.5, 0.5)
+    assert deepness.primary.resolution_m == 0.5 and deepness.tiling.overlap == 76
+    assert deepness.output.activation == "none"

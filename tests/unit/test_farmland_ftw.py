@@ -1,4 +1,5 @@
-"""FTW U-Net: checkpoint layouts load strictly; a real two-date Sentinel-2 window runs through."""
+"""FTW U-Net: checkpoint layouts load strictly through the card's runtime path; a real two-date
+Sentinel-2 window runs through."""
 import numpy as np
 import pytest
 import torch
@@ -6,6 +7,14 @@ from osgeo import gdal
 
 from rsai_toolbox.models.errors import UserError
 from rsai_toolbox.models.farmland import ftw
+from rsai_toolbox.models.registry import find_card
+from rsai_toolbox.models.runtime.backends import load_predictor
+
+
+def load_through_card(path, classes=3):
+    """The FTW network as a tool loads it: the card's architecture and checkpoint reader."""
+    card = find_card(f"ftw-{classes}class").with_local_weights(path)
+    return load_predictor(card, path, "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +36,13 @@ def test_plain_state_dict_as_published_on_the_hub(tmp_path, reference_state):
     torch.save(reference_state, path)
     loaded = ftw.load_ftw_state_dict(path)
     _assert_same(loaded, reference_state)
-    model = ftw.load_ftw_model(path)
-    _assert_same(model.state_dict(), reference_state)
-    assert not model.training
+    x = np.random.default_rng(0).random((1, 4, 64, 64), dtype=np.float32)
+    model = ftw.build_ftw_unet(3)
+    model.load_state_dict(reference_state)
+    with torch.no_grad():
+        expected = model.eval()(torch.from_numpy(np.concatenate([x, x], axis=1))).numpy()
+    out = load_through_card(path)({"date_a": x, "date_b": x})["output"]
+    np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
 def test_lightning_checkpoint_layout(tmp_path, reference_state):
@@ -41,19 +54,19 @@ def test_lightning_checkpoint_layout(tmp_path, reference_state):
     path = tmp_path / "last.ckpt"
     torch.save(ckpt, path)
     _assert_same(ftw.load_ftw_state_dict(path), reference_state)
-    assert ftw.load_ftw_model(path, num_classes=3) is not None
+    assert load_through_card(path, 3) is not None
 
 
 def test_wrong_class_count_and_wrong_architecture_are_user_errors(tmp_path, reference_state):
     path = tmp_path / "w.pth"
     torch.save(reference_state, path)
-    with pytest.raises(UserError, match="3-class"):
-        ftw.load_ftw_model(path, num_classes=2)
+    with pytest.raises(UserError, match="do not fit the architecture"):
+        load_through_card(path, 2)
     broken = dict(reference_state)
     broken.pop("decoder.blocks.0.conv1.0.weight")
     torch.save(broken, path)
-    with pytest.raises(UserError, match="does not match"):
-        ftw.load_ftw_model(path)
+    with pytest.raises(UserError, match="do not fit the architecture"):
+        load_through_card(path)
     with pytest.raises(UserError, match="does not exist"):
         ftw.load_ftw_state_dict(tmp_path / "missing.pth")
 
@@ -64,17 +77,14 @@ def test_forward_on_real_two_date_window(shared_data, tmp_path, reference_state)
     window = ds.ReadAsArray(100, 100, 64, 96)  # (8, 96, 64) DN
     assert window.shape == (8, 96, 64)
     assert not ftw.looks_like_reflectance_0_1(window)
-    x = ftw.scale_ftw_input(window)
-    assert x.dtype == np.float32 and 0 < x.mean() < 2
-    np.testing.assert_allclose(x, window / 3000.0, rtol=1e-6)
+    x = (window / np.float32(find_card("ftw-3class").primary.scale)).astype(np.float32)[None]
+    assert 0 < x.mean() < 2
 
     path = tmp_path / "w.pth"
     torch.save(reference_state, path)
-    model = ftw.load_ftw_model(path)
-    with torch.no_grad():
-        out = model(torch.from_numpy(x)[None])
+    out = load_through_card(path)({"date_a": x[:, :4], "date_b": x[:, 4:]})["output"]
     assert out.shape == (1, 3, 96, 64)
-    assert torch.isfinite(out).all()
+    assert np.isfinite(out).all()
 
 
 @pytest.mark.parametrize("descriptions, expected", [

@@ -10,6 +10,7 @@ import torch
 from osgeo import gdal
 
 from rsai_toolbox.models.errors import UserError
+from rsai_toolbox.models.hub import sha256_file
 from rsai_toolbox.models.farmland import train as farmland_train
 
 gdal.UseExceptions()
@@ -103,11 +104,12 @@ def test_card_beside_onnx(trained):
     for key in ("id", "title", "task", "format", "inputs", "outputs", "licence", "citation"):
         assert key in card
     assert card["task"] == "segmentation" and card["format"] == "onnx"
-    assert card["files"] == {"onnx": "model.onnx", "sha256": farmland_train.sha256(onnx_path),
+    assert card["files"] == {"onnx": "model.onnx", "sha256": sha256_file(onnx_path),
                              "state_dict": "model.pth"}
-    assert card["inputs"]["bands"] == ["R", "G", "B"] and card["inputs"]["scale"] == 255
-    assert len(card["inputs"]["mean"]) == len(card["inputs"]["std"]) == 3
-    assert card["inputs"]["tile_size"] == 64
+    assert card["inputs"][0]["bands"] == ["R", "G", "B"] and card["inputs"][0]["scale"] == 255
+    assert card["inputs"][0]["name"] == "image"  # the ONNX input's name
+    assert len(card["inputs"][0]["mean"]) == len(card["inputs"][0]["std"]) == 3
+    assert card["tiling"]["tile_size"] == 64
     assert card["outputs"]["classes"] == [
         {"value": 0, "name": "background", "color": "#000000"},
         {"value": 1, "name": "farmland", "color": "#f2c12e"}]
@@ -120,7 +122,7 @@ def test_card_beside_onnx(trained):
     loaded = onnx_card(onnx_path)
     assert loaded.local_weights == onnx_path
     assert [c.name for c in loaded.classes] == ["background", "farmland"]
-    assert loaded.inputs.scale == 255 and loaded.inputs.tile_size == 64
+    assert loaded.primary.scale == 255 and loaded.tiling.tile_size == 64
 
 
 def test_missing_layout_is_a_user_error(tmp_path):

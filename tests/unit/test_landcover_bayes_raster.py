@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
+from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.errors import Cancelled, UserError
 from rsai_toolbox.models.landcover_bayes import (UNCERTAINTY_BANDS, LandcoverWarning,
                                                  MeasurementUncertainty, classify_array,
@@ -50,7 +51,7 @@ def test_outputs_georeferenced_styled_and_equal_to_whole_array(trained, tmp_path
     out = classify_raster(path, raster, tmp_path / "class.tif",
                           probabilities_path=tmp_path / "proba.tif",
                           uncertainty_path=tmp_path / "unc.tif", block_size=32,
-                          progress=fractions.append)
+                          callbacks=Callbacks(progress=fractions.append))
     assert fractions[-1] == 1.0 and len(fractions) == 16  # 4 x 4 windows
     src = gdal.Open(str(raster))
     cds, classes = _read(out["class"])
@@ -135,7 +136,7 @@ def test_cancel_leaves_no_output(trained, tmp_path):
     with pytest.raises(Cancelled):
         classify_raster(path, raster, tmp_path / "class.tif",
                         probabilities_path=tmp_path / "p.tif", block_size=20,
-                        is_cancelled=is_cancelled)
+                        callbacks=Callbacks(is_cancelled=is_cancelled))
     assert list(tmp_path.iterdir()) == []
 
 
