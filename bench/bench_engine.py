@@ -96,7 +96,8 @@ def dense(workdir: Path, size: int, qgis: bool) -> None:
     raw = timed(lambda: [predictor(b) for b in batches])
     outputs = [predictor(b)["output"] for b in batches[:4]]
     blender = Blender(grid, 3)
-    blend = timed(lambda: [blender.add(t, outputs[i % 4][0].copy()) for i, t in enumerate(tiles)])
+    blend = timed(lambda: [blender.add(t, outputs[i % 4][0][:, :t.height, :t.width].copy())
+                           for i, t in enumerate(tiles)])
     out = workdir / "dense_out.tif"
     engine = timed(lambda: run(card, predictor, {"input": str(raster)}, [Destination(str(out))],
                                callbacks=QUIET))

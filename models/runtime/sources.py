@@ -150,10 +150,10 @@ def to_db(block: Block) -> Block:
 
 
 def fill_invalid(block: Block, pad: str) -> np.ndarray:
-    """Values to feed the model where nothing real is: around the real pixels' bounding box
-    (past the raster's edge, a nodata border) the card's padding, mirroring or repeating the
-    real pixels; holes inside it get each band's mean over the window's real pixels (0 when
-    there are none). May return a new array."""
+    """Values to feed the model where nothing real is, in place: around the real pixels'
+    bounding box (past the raster's edge, a nodata border) the card's padding, mirroring or
+    repeating the real pixels; holes inside it get each band's mean over the window's real
+    pixels (0 when there are none)."""
     values, valid = block.values, block.valid
     if valid.all():
         return values
@@ -161,15 +161,32 @@ def fill_invalid(block: Block, pad: str) -> np.ndarray:
     if rows.size:
         r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
         if (r0, c0, r1, c1) != (0, 0, *valid.shape):  # the real part sits inside: pad around it
-            inner = values[:, r0:r1, c0:c1]
-            mode = "reflect" if pad == "reflect" and min(inner.shape[1:]) > 1 else "edge"
-            widths = ((0, 0), (r0, valid.shape[0] - r1), (c0, valid.shape[1] - c1))
-            padded_valid = np.pad(valid[r0:r1, c0:c1], widths[1:], mode=mode)
-            values = np.pad(inner, widths, mode=mode)
-            valid = padded_valid
-    for band in values:
-        band[~valid] = band[valid].mean() if valid.any() else 0.0
+            mode = "reflect" if pad == "reflect" else "edge"
+            row_index = _padding_index(valid.shape[0], r0, r1, mode)
+            col_index = _padding_index(valid.shape[1], c0, c1, mode)
+            for source, index, axis in ((values, row_index, 1), (values, col_index, 2)):
+                outside = np.flatnonzero(index != np.arange(index.size))
+                if outside.size:
+                    taken = np.take(source, index[outside], axis=axis)
+                    slicer = [slice(None)] * 3
+                    slicer[axis] = outside
+                    source[tuple(slicer)] = taken
+            valid = valid[row_index][:, col_index]
+    if not valid.all():
+        for band in values:
+            band[~valid] = band[valid].mean() if valid.any() else 0.0
     return values
+
+
+def _padding_index(size: int, start: int, stop: int, mode: str) -> np.ndarray:
+    """For each position 0..size-1, the position inside [start, stop) it copies (itself when
+    inside): mirrored without repeating the edge (numpy's "reflect"), or the nearest edge."""
+    positions = np.arange(size)
+    if mode == "edge" or stop - start == 1:
+        return np.clip(positions, start, stop - 1)
+    period = 2 * (stop - start - 1)
+    offset = np.mod(positions - start, period)
+    return start + np.where(offset < stop - start, offset, period - offset)
 
 
 def open_sources(card: ModelCard, paths: Mapping[str, str | None],
