@@ -2,22 +2,21 @@
 
 The two QGIS tools are thin wrappers: ``rsai:bayes_landcover_train`` calls
 :func:`train_from_files`, ``rsai:bayes_landcover_classify`` calls :func:`classify_raster`.
-Equations and approximations: :mod:`.model`.
+Equations and approximations: :mod:`.model`. Warnings (skipped features, small classes) go to
+the caller's ``Callbacks.warn``.
 """
 
-from .classify import CLASS_NODATA, UNCERTAINTY_BANDS, classify_array, classify_raster
-from .model import (DEFAULT_DIRICHLET_ALPHA, DEFAULT_PRIOR_STRENGTH, BayesQDAModel,
-                    LandcoverWarning, fit, load_model)
+from .classify import UNCERTAINTY_BANDS, classify_raster
+from .model import DEFAULT_DIRICHLET_ALPHA, DEFAULT_PRIOR_STRENGTH, BayesQDAModel, fit, load_model
 from .report import score, write_report
 from .samples import Samples, extract_samples, split_by_group
-from .train import TrainResult, fit_and_evaluate, train_from_files
-from .uncertainty import MeasurementUncertainty, from_args as uncertainty_from_args
+from .train import TrainResult, train_from_files
+from .uncertainty import MeasurementUncertainty
 from .uncertainty import from_text as uncertainty_from_text
 
 __all__ = [
-    "CLASS_NODATA", "UNCERTAINTY_BANDS", "classify_array", "classify_raster",
-    "DEFAULT_DIRICHLET_ALPHA", "DEFAULT_PRIOR_STRENGTH", "BayesQDAModel", "LandcoverWarning",
-    "fit", "load_model", "score", "write_report", "Samples", "extract_samples", "split_by_group",
-    "TrainResult", "fit_and_evaluate", "train_from_files", "MeasurementUncertainty",
-    "uncertainty_from_args", "uncertainty_from_text",
+    "UNCERTAINTY_BANDS", "classify_raster", "DEFAULT_DIRICHLET_ALPHA", "DEFAULT_PRIOR_STRENGTH",
+    "BayesQDAModel", "fit", "load_model", "score", "write_report", "Samples", "extract_samples",
+    "split_by_group", "TrainResult", "train_from_files", "MeasurementUncertainty",
+    "uncertainty_from_text",
 ]

@@ -20,7 +20,7 @@ from ..callbacks import Callbacks
 from ..cards import ClassInfo, Head, InputSpec, ModelCard, OutputSpec, TargetInfo, Tiling
 from ..errors import UserError
 from ..runtime.backends import Predictor
-from ..runtime.engine import Destination, run
+from ..runtime.engine import Destination, RunResult, run
 from ..runtime.raster import CLASS_NODATA, check_same_grid, open_raster, raster_info
 from .model import BayesQDAModel, load_model, softmax_rows
 from .uncertainty import MeasurementUncertainty
@@ -44,33 +44,16 @@ def uncertainty_measures(proba: np.ndarray) -> np.ndarray:
     return out
 
 
-def classify_array(model: BayesQDAModel, values: np.ndarray, sigma=None, dtype=np.float32):
-    """Classify pixels (n, d) -> (class ids uint8, probabilities (n, K)).
-
-    Rows with NaN get class CLASS_NODATA and NaN probabilities. ``sigma``: None, (d,) or (n, d).
-    """
-    proba = np.full((values.shape[0], model.n_classes), np.nan, dtype=dtype)
-    ok = np.all(np.isfinite(values), axis=1)
-    if np.any(ok):
-        if sigma is not None and np.ndim(sigma) == 2:
-            proba[ok] = model.predict_proba(values[ok], np.asarray(sigma)[ok])
-        else:
-            proba[ok] = model.predictor(sigma, dtype).predict_proba(values[ok])
-    classes = np.full(values.shape[0], CLASS_NODATA, dtype=np.uint8)
-    classes[ok] = model.class_ids[np.argmax(proba[ok], axis=1)].astype(np.uint8)
-    return classes, proba
-
-
 def classify_raster(model, raster_path, class_path, *, probabilities_path=None,
                     uncertainty_path=None, mask_path=None,
                     uncertainty: MeasurementUncertainty | None = None, block_size: int = 1024,
-                    callbacks: Callbacks = Callbacks()) -> dict:
+                    callbacks: Callbacks = Callbacks()) -> RunResult:
     """Classify ``raster_path`` with ``model`` (a model or a model file path), through the
     engine's pixel-table head: the pixel values (and a sigma raster's values) are the rows.
 
-    Returns ``{"class": path, "probabilities": path|None, "uncertainty": path|None,
-    "pixels": classified pixel count}``. Raises UserError on a band-count or grid mismatch and
-    Cancelled (after removing partial files) when ``is_cancelled()`` turns true.
+    Returns the engine's result (``valid_pixels``: the classified pixels; ``outputs``: the
+    rasters written). Raises UserError on a band-count or grid mismatch and Cancelled (after
+    removing partial files) when ``callbacks.is_cancelled()`` turns true.
     """
     if not isinstance(model, BayesQDAModel):
         model = load_model(model)
@@ -99,13 +82,8 @@ def classify_raster(model, raster_path, class_path, *, probabilities_path=None,
                                         band_names=tuple(model.class_names)))
     if uncertainty_path:
         destinations.append(Destination(str(uncertainty_path), output="uncertainty"))
-    result = run(card, bayes_predictor(model, unc), paths, destinations,
-                 callbacks=callbacks,
-                 features=_masked_features if mask_path else None)
-    return {"class": str(class_path),
-            "probabilities": str(probabilities_path) if probabilities_path else None,
-            "uncertainty": str(uncertainty_path) if uncertainty_path else None,
-            "pixels": result.valid_pixels}
+    return run(card, bayes_predictor(model, unc), paths, destinations, callbacks=callbacks,
+               features=_masked_features if mask_path else None)
 
 
 def bayes_card(model: BayesQDAModel, inputs, block_size: int) -> ModelCard:

@@ -55,13 +55,13 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.special import gammaln
 
+from ..callbacks import Callbacks
 from ..colours import class_colours
 from ..errors import UserError
 
@@ -71,9 +71,6 @@ DEFAULT_PRIOR_STRENGTH = 20.0
 DEFAULT_DIRICHLET_ALPHA = 1.0
 _CHUNK = 4096  # pixels per vectorised chunk: temporaries stay in the CPU cache
 _PIXEL_CHUNK = 2048  # pixels per chunk on the per-pixel-sigma path (d*d*chunk doubles)
-
-class LandcoverWarning(UserWarning):
-    """Something the user should know about the training data; the run went on."""
 
 
 @dataclass
@@ -117,15 +114,6 @@ class BayesQDAModel:
         return self.psi * f[:, None, None]
 
     @property
-    def posterior_cov(self) -> np.ndarray:
-        """Posterior mean of the class covariances ``Psi_n / (nu_n - d - 1)`` (K, d, d)."""
-        denom = self.nu - self.n_bands - 1.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = self.psi / denom[:, None, None]
-        out[denom <= 0] = np.nan
-        return out
-
-    @property
     def log_class_prior(self) -> np.ndarray:
         a = self.dirichlet_alpha
         return np.log((a + self.counts) / (a * self.n_classes + self.counts.sum()))
@@ -161,10 +149,6 @@ class BayesQDAModel:
         """A reusable fast predictor for a fixed (or no) per-band sigma (precomputed factors)."""
         sig = None if sigma is None else np.asarray(sigma, dtype=np.float64)
         return _FixedNoisePredictor(self, sig, dtype)
-
-    def predict(self, values, sigma=None) -> np.ndarray:
-        """Most probable class id per pixel."""
-        return self.class_ids[np.argmax(self.predict_log_joint(values, sigma), axis=1)]
 
     # ---- persistence ----------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -246,7 +230,7 @@ def load_model(path) -> BayesQDAModel:
 # ---- training -------------------------------------------------------------------------------
 def fit(values, labels, *, class_ids=None, class_names=None, colours=None, band_names=None,
         sigma=None, prior_strength: float = DEFAULT_PRIOR_STRENGTH,
-        dirichlet_alpha: float = DEFAULT_DIRICHLET_ALPHA, training: dict | None = None
+        dirichlet_alpha: float = DEFAULT_DIRICHLET_ALPHA, callbacks: Callbacks = Callbacks()
         ) -> BayesQDAModel:
     """Closed-form posterior from training pixels ``values`` (n, d) with class ids ``labels``.
 
@@ -304,11 +288,11 @@ def fit(values, labels, *, class_ids=None, class_names=None, colours=None, band_
     small = counts < d + 1
     for k in np.flatnonzero(small):
         strength[k] = max(prior_strength, d + 1.0)
-        warnings.warn(
+        callbacks.warn(
             f"class '{names[k]}' (id {ids[k]}) has only {int(counts[k])} training pixels, fewer "
             f"than bands + 1 = {d + 1}: its covariance is taken mostly from the prior "
             f"({strength[k]:g} pseudo-observations of the pooled covariance); add training "
-            f"areas for a reliable class model", LandcoverWarning, stacklevel=2)
+            f"areas for a reliable class model")
 
     kappa = strength + counts
     nu = d + strength + counts
@@ -322,7 +306,6 @@ def fit(values, labels, *, class_ids=None, class_names=None, colours=None, band_
     summary = {"pixels": int(n_all), "pixels_per_class": {str(int(c)): int(n)
                                                           for c, n in zip(ids, counts)},
                "noise_corrected": sigma is not None}
-    summary.update(training or {})
     return BayesQDAModel(
         class_ids=ids.astype(np.int64), class_names=names, colours=tuple(colours),
         band_names=bands, counts=counts, class_strength=strength, kappa=kappa, nu=nu,

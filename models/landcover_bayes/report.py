@@ -187,7 +187,7 @@ def _reliability_png(scores) -> str:
 
 def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=None,
                  title: str = "Bayesian land cover classification: accuracy",
-                 notes: list | None = None) -> dict:
+                 notes: list | None = None) -> None:
     """Write CSV (one row per method and metric, per-class rows) and/or the HTML page."""
     if csv_path:
         with open(csv_path, "w", newline="", encoding="utf-8") as fh:
@@ -233,5 +233,3 @@ def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=
             f"src='data:image/png;base64,{_reliability_png(scores)}'>"
             f"<h2>Per class</h2>{''.join(per_class)}</body></html>")
         Path(html_path).write_text(page, encoding="utf-8")
-    return {"html": str(html_path) if html_path else None,
-            "csv": str(csv_path) if csv_path else None}

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..callbacks import never_cancelled, no_progress
+from ..callbacks import Callbacks
 from ..errors import Cancelled
 from .model import DEFAULT_DIRICHLET_ALPHA, DEFAULT_PRIOR_STRENGTH, BayesQDAModel, fit
 from .report import Scores, baseline_probabilities, score, write_report
@@ -19,9 +18,9 @@ from .uncertainty import MeasurementUncertainty
 class TrainResult:
     model: BayesQDAModel
     model_path: str
-    scores: list  # [Scores], the Bayesian model first, then the baselines
-    report: dict  # {"html": path|None, "csv": path|None}
-    warnings: list  # messages of the warnings raised on the way
+    scores: list  # [Scores], the Bayesian model first, then the baselines; [] without test pixels
+    report_html: str | None  # None when not asked for, or when nothing was held out to score
+    report_csv: str | None
     n_train: int
     n_test: int
 
@@ -33,64 +32,69 @@ def train_from_files(raster_path, vector_path, class_field: str, model_path, *,
                      dirichlet_alpha: float = DEFAULT_DIRICHLET_ALPHA,
                      uncertainty: MeasurementUncertainty | None = None,
                      all_touched: bool = False, compare_baselines: bool = True,
-                     refit_on_all: bool = False, progress=None, is_cancelled=None) -> TrainResult:
+                     refit_on_all: bool = False,
+                     callbacks: Callbacks = Callbacks()) -> TrainResult:
     """Train and evaluate; the saved model is fitted on the training polygons (or on all of
-    them with ``refit_on_all``, after evaluation). Warnings are both emitted and returned.
-    ``layer``: the layer of ``vector_path`` (name or index; default the first)."""
-    progress = progress or no_progress
-    is_cancelled = is_cancelled or never_cancelled
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        samples = extract_samples(raster_path, vector_path, class_field, name_field=name_field,
-                                  layer=layer, uncertainty=uncertainty, all_touched=all_touched,
-                                  progress=lambda f: progress(0.5 * f), is_cancelled=is_cancelled)
-        train = split_by_group(samples.labels, samples.groups, test_fraction, seed)
-        model, scores = fit_and_evaluate(samples, train, prior_strength=prior_strength,
-                                         dirichlet_alpha=dirichlet_alpha,
-                                         compare_baselines=compare_baselines, seed=seed)
-        if is_cancelled():
-            raise Cancelled("training cancelled")
-        progress(0.8)
-        if refit_on_all:
-            model = _fit(samples, np.ones_like(train), prior_strength, dirichlet_alpha)
-        model.training.update({"raster": str(raster_path), "vector": str(vector_path),
-                               "class_field": class_field, "test_fraction": test_fraction,
-                               "seed": seed, "refit_on_all": refit_on_all,
-                               "test_scores": [s.row() for s in scores]})
-    for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    msgs = [str(w.message) for w in caught]
-    rep = {"html": None, "csv": None}
-    if scores and (report_html or report_csv):
-        rep = write_report(scores, samples.class_ids, samples.class_names, report_html,
-                           report_csv, notes=msgs + [
-                               f"{int(train.sum())} training / {int((~train).sum())} test pixels,"
-                               f" split by polygon (seed {seed})"])
+    them with ``refit_on_all``, after evaluation). Warnings go to ``callbacks.warn`` and into
+    the report's notes. ``layer``: the layer of ``vector_path`` (name or index; default the
+    first)."""
+    notes: list[str] = []
+
+    def warn(text: str) -> None:
+        notes.append(text)
+        callbacks.warn(text)
+
+    noted = replace(callbacks, warn=warn)
+    samples = extract_samples(raster_path, vector_path, class_field, name_field=name_field,
+                              layer=layer, uncertainty=uncertainty, all_touched=all_touched,
+                              callbacks=noted.part(0, 0.5))
+    train = split_by_group(samples.labels, samples.groups, test_fraction, seed, noted)
+    model, scores = _fit_and_score(samples, train, prior_strength, dirichlet_alpha,
+                                   compare_baselines, seed, noted)
+    if callbacks.is_cancelled():
+        raise Cancelled("training cancelled")
+    callbacks.progress(0.8)
+    if refit_on_all:
+        model = _fit(samples, np.ones_like(train), prior_strength, dirichlet_alpha, noted)
+    model.training.update({"raster": str(raster_path), "vector": str(vector_path),
+                           "class_field": class_field, "test_fraction": test_fraction,
+                           "seed": seed, "refit_on_all": refit_on_all,
+                           "test_scores": [s.row() for s in scores]})
+    n_train, n_test = int(train.sum()), int((~train).sum())
+    if not scores:
+        report_html = report_csv = None
+    if report_html or report_csv:
+        write_report(scores, samples.class_ids, samples.class_names, report_html, report_csv,
+                     notes=notes + [f"{n_train} training / {n_test} test pixels, split by "
+                                    f"polygon (seed {seed})"])
     model.save(model_path)
-    progress(1.0)
-    return TrainResult(model, str(model_path), scores, rep, msgs, int(train.sum()),
-                       int((~train).sum()))
+    callbacks.progress(1.0)
+    return TrainResult(model, str(model_path), scores,
+                       str(report_html) if report_html else None,
+                       str(report_csv) if report_csv else None, n_train, n_test)
 
 
-def _fit(samples: Samples, mask, prior_strength, dirichlet_alpha) -> BayesQDAModel:
+def _fit(samples: Samples, mask, prior_strength, dirichlet_alpha,
+         callbacks: Callbacks) -> BayesQDAModel:
     return fit(samples.values[mask], samples.labels[mask], class_ids=samples.class_ids,
                class_names=samples.class_names, colours=samples.colours,
                band_names=samples.band_names,
                sigma=None if samples.sigma is None else samples.sigma[mask],
-               prior_strength=prior_strength, dirichlet_alpha=dirichlet_alpha)
+               prior_strength=prior_strength, dirichlet_alpha=dirichlet_alpha,
+               callbacks=callbacks)
 
 
-def fit_and_evaluate(samples: Samples, train: np.ndarray, *, prior_strength, dirichlet_alpha,
-                     compare_baselines=True, seed=0, test_sigma=None):
-    """Fit on ``train``; score it (and the baselines) on the rest. Returns (model, [Scores])."""
-    model = _fit(samples, train, prior_strength, dirichlet_alpha)
+def _fit_and_score(samples: Samples, train: np.ndarray, prior_strength, dirichlet_alpha,
+                   compare_baselines, seed, callbacks: Callbacks
+                   ) -> tuple[BayesQDAModel, list[Scores]]:
+    """Fit on ``train``; score it (and the baselines) on the rest."""
+    model = _fit(samples, train, prior_strength, dirichlet_alpha, callbacks)
     test = ~train
     if not np.any(test):
         return model, []
     x_test, y_test = samples.values[test], samples.labels[test]
-    sig = test_sigma if test_sigma is not None else (
-        None if samples.sigma is None else samples.sigma[test])
-    proba = model.predict_proba(x_test, sig)
+    sigma = None if samples.sigma is None else samples.sigma[test]
+    proba = model.predict_proba(x_test, sigma)
     scores: list[Scores] = [score("Bayesian QDA", y_test, proba, samples.class_ids,
                                   note=f"prior strength {prior_strength:g}")]
     if compare_baselines:

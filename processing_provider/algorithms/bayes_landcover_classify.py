@@ -69,13 +69,13 @@ Cite: {CITATION}."""
             uncertainty_path=uncertainty or None, mask_path=mask.source() if mask else None,
             uncertainty=measurement_uncertainty(self, parameters, context),
             callbacks=callbacks.part(0, 0.95))
-        callbacks.log(f"{result['pixels']} pixels classified into {model.n_classes} classes "
+        callbacks.log(f"{result.valid_pixels} pixels classified into {model.n_classes} classes "
                       f"({', '.join(model.class_names)})")
         callbacks.log(f"Please cite {CITATION}")
         qml = styles.write_class_style(output, list(zip(
             model.class_ids.tolist(), model.class_names, model.colours)))
         styles.style_on_load(context, output, qml)
-        results = {"OUTPUT": output, "CLASSIFIED_PIXELS": result["pixels"]}
+        results = {"OUTPUT": output, "CLASSIFIED_PIXELS": result.valid_pixels}
         for name, path in (("OUTPUT_PROBABILITIES", probabilities),
                            ("OUTPUT_UNCERTAINTY", uncertainty)):
             if path:

@@ -1,6 +1,5 @@
 """rsai:bayes_landcover_train: fit a Bayesian QDA land-cover model on labelled polygons or points."""
 
-import warnings
 from pathlib import Path
 
 from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutputNumber,
@@ -8,8 +7,8 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
                        QgsProcessingParameterFileDestination, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
 
-from ...models.landcover_bayes import (DEFAULT_PRIOR_STRENGTH, LandcoverWarning,
-                                       train_from_files, uncertainty_from_text)
+from ...models.landcover_bayes import (DEFAULT_PRIOR_STRENGTH, train_from_files,
+                                       uncertainty_from_text)
 from ..algorithm import RsaiAlgorithm
 from ..vectors import vector_file
 
@@ -107,20 +106,14 @@ Cite: {CITATION}."""
         model_path = self.parameterAsFileOutput(parameters, "OUTPUT_MODEL", context)
         report = self.parameterAsFileOutput(parameters, "OUTPUT_REPORT", context)
         csv = str(Path(report).with_suffix(".csv")) if report else None
-        progress = callbacks.part(0, 1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LandcoverWarning)  # logged from result.warnings
-            result = train_from_files(
-                raster, vector, self.parameterAsString(parameters, "CLASS_FIELD", context),
-                model_path, layer=layer,
-                name_field=self.parameterAsString(parameters, "NAME_FIELD", context) or None,
-                report_html=report or None, report_csv=csv,
-                test_fraction=self.parameterAsDouble(parameters, "TEST_FRACTION", context),
-                prior_strength=self.parameterAsDouble(parameters, "PRIOR_STRENGTH", context),
-                uncertainty=measurement_uncertainty(self, parameters, context),
-                progress=progress.progress, is_cancelled=progress.is_cancelled)
-        for message in result.warnings:
-            callbacks.warn(f"{message}")
+        result = train_from_files(
+            raster, vector, self.parameterAsString(parameters, "CLASS_FIELD", context),
+            model_path, layer=layer,
+            name_field=self.parameterAsString(parameters, "NAME_FIELD", context) or None,
+            report_html=report or None, report_csv=csv,
+            test_fraction=self.parameterAsDouble(parameters, "TEST_FRACTION", context),
+            prior_strength=self.parameterAsDouble(parameters, "PRIOR_STRENGTH", context),
+            uncertainty=measurement_uncertainty(self, parameters, context), callbacks=callbacks)
         callbacks.log(f"{len(result.model.class_ids)} classes, {result.n_train} training / "
                       f"{result.n_test} test pixels; model saved to {result.model_path}")
         for s in result.scores:
@@ -128,8 +121,8 @@ Cite: {CITATION}."""
                           f"log-loss {s.log_loss:.4f}, ECE {s.ece:.4f}")
         callbacks.log(f"Please cite {CITATION}")
         ours = result.scores[0].row() if result.scores else {}
-        outputs = {"OUTPUT_MODEL": result.model_path, "OUTPUT_REPORT": result.report["html"],
-                   "OUTPUT_CSV": result.report["csv"], "TRAIN_PIXELS": result.n_train,
+        outputs = {"OUTPUT_MODEL": result.model_path, "OUTPUT_REPORT": result.report_html,
+                   "OUTPUT_CSV": result.report_csv, "TRAIN_PIXELS": result.n_train,
                    "TEST_PIXELS": result.n_test}
         outputs.update({name: ours.get(key) for name, key in SCORES.items()})
         return outputs

@@ -1,21 +1,26 @@
 """Bayesian land cover on the real Sentinel-2 patch: samples, split, accuracy, calibration."""
 
-import warnings
+import re
 
 import numpy as np
 import pytest
 from osgeo import gdal
 
+from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.errors import UserError
-from rsai_toolbox.models.landcover_bayes import (LandcoverWarning, MeasurementUncertainty,
-                                                 extract_samples, fit, score, split_by_group,
-                                                 train_from_files)
+from rsai_toolbox.models.landcover_bayes import (MeasurementUncertainty, extract_samples, fit,
+                                                 score, split_by_group, train_from_files)
 from rsai_toolbox.models.landcover_bayes.report import baseline_probabilities
 
 from helpers import (LANDCOVER_GEOTRANSFORM, S2_L1C_BANDS, landcover_polygons, landcover_scene,
                      write_geotiff)
 
 MASK_COUNTS = {1: 11, 2: 7601, 3: 1777, 4: 358, 8: 198}
+QUIET = Callbacks(warn=lambda text: None)  # for the tests that do not look at the warnings
+
+
+def warned(warnings: list, pattern: str) -> bool:
+    return any(re.search(pattern, text) for text in warnings)
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +28,13 @@ def patch(shared_data, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("s2")
     raster = write_geotiff(tmp / "scene2.tif", landcover_scene(shared_data, 2),
                            descriptions=S2_L1C_BANDS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LandcoverWarning)
-        samples = extract_samples(raster, landcover_polygons(shared_data), "LULC_ID",
-                                  name_field="LULC_NAME")
+    samples = extract_samples(raster, landcover_polygons(shared_data), "LULC_ID",
+                              name_field="LULC_NAME", callbacks=QUIET)
     return raster, samples
 
 
 def _split(samples, seed):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LandcoverWarning)
-        return split_by_group(samples.labels, samples.groups, 0.3, seed)
+    return split_by_group(samples.labels, samples.groups, 0.3, seed, QUIET)
 
 
 def test_samples_match_the_reference_mask(patch, shared_data):
@@ -68,9 +69,7 @@ def test_held_out_accuracy_at_least_qda(patch, seed):
     it is trained without it and both are scored on the test pixels of the classes it models."""
     _, s = patch
     train = _split(s, seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LandcoverWarning)
-        model = fit(s.values[train], s.labels[train], class_ids=s.class_ids)
+    model = fit(s.values[train], s.labels[train], class_ids=s.class_ids, callbacks=QUIET)
     base = baseline_probabilities(s.values[train], s.labels[train], s.values[~train], s.class_ids)
     p_qda, note = base["QDA (scikit-learn)"]
     assert "1" in note
@@ -97,9 +96,7 @@ def test_noisy_inputs_with_sigma_are_better_calibrated_than_qda(patch, seed, kin
     else:
         sigma = MeasurementUncertainty(percent=10.0).sigma_for(x)
     noisy = x + rng.normal(size=x.shape) * sigma
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LandcoverWarning)
-        model = fit(s.values[train], s.labels[train], class_ids=s.class_ids)
+    model = fit(s.values[train], s.labels[train], class_ids=s.class_ids, callbacks=QUIET)
     base = baseline_probabilities(s.values[train], s.labels[train], noisy, s.class_ids)
     y = s.labels[test]
     ours = score("bayes", y, model.predict_proba(noisy, sigma), s.class_ids)
@@ -113,13 +110,13 @@ def test_noisy_inputs_with_sigma_are_better_calibrated_than_qda(patch, seed, kin
 
 def test_train_from_files_writes_model_and_report(patch, shared_data, tmp_path):
     raster, _ = patch
-    steps = []
-    with pytest.warns(LandcoverWarning) as rec:
-        res = train_from_files(raster, landcover_polygons(shared_data), "LULC_ID",
-                               tmp_path / "m.json",
-                               name_field="LULC_NAME", report_html=tmp_path / "r.html",
-                               report_csv=tmp_path / "r.csv", progress=steps.append)
-    msgs = " | ".join(str(w.message) for w in rec)
+    steps, warnings = [], []
+    res = train_from_files(raster, landcover_polygons(shared_data), "LULC_ID",
+                           tmp_path / "m.json",
+                           name_field="LULC_NAME", report_html=tmp_path / "r.html",
+                           report_csv=tmp_path / "r.csv",
+                           callbacks=Callbacks(progress=steps.append, warn=warnings.append))
+    msgs = " | ".join(warnings)
     assert "4 of 88 features have class 0" in msgs
     assert "'cultivated land' (id 1) has only" in msgs
     assert steps[-1] == 1.0 and all(0 <= f <= 1 for f in steps)
@@ -136,8 +133,10 @@ def test_train_from_files_writes_model_and_report(patch, shared_data, tmp_path):
 
 def test_text_class_field_is_numbered_sorted_and_empty_values_skipped(patch, shared_data):
     raster, _ = patch
-    with pytest.warns(LandcoverWarning, match="4 of 88 features have an empty class field"):
-        s = extract_samples(raster, landcover_polygons(shared_data), "LULC_NAME")
+    warnings = []
+    s = extract_samples(raster, landcover_polygons(shared_data), "LULC_NAME",
+                        callbacks=Callbacks(warn=warnings.append))
+    assert warned(warnings, "4 of 88 features have an empty class field")
     assert s.class_names == ("artificial surface", "cultivated land", "forest", "grassland",
                              "schrubland")
     assert s.class_ids == (1, 2, 3, 4, 5)
@@ -148,9 +147,7 @@ def test_vector_in_another_crs_is_reprojected(patch, shared_data, tmp_path):
     raster, ref = patch
     wgs = str(tmp_path / "lulc_4326.gpkg")
     gdal.VectorTranslate(wgs, str(landcover_polygons(shared_data)), dstSRS="EPSG:4326")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LandcoverWarning)
-        s = extract_samples(raster, wgs, "LULC_ID")
+    s = extract_samples(raster, wgs, "LULC_ID", callbacks=QUIET)
     assert abs(len(s.labels) - len(ref.labels)) <= 0.01 * len(ref.labels)
     for c in ref.class_ids:
         assert abs(np.sum(s.labels == c) - np.sum(ref.labels == c)) <= max(2, 0.02 * np.sum(
@@ -165,8 +162,10 @@ def test_nan_and_nodata_pixels_are_excluded(shared_data, tmp_path):
     img[3, rows_nan, :] = np.nan  # NaN in one band
     img[:, rows_nodata, :] = -9999.0  # nodata in all bands
     r = write_geotiff(tmp_path / "holes.tif", img, nodata=-9999.0)
-    with pytest.warns(LandcoverWarning, match="NaN or nodata"):
-        s = extract_samples(r, landcover_polygons(shared_data), "LULC_ID")
+    warnings = []
+    s = extract_samples(r, landcover_polygons(shared_data), "LULC_ID",
+                        callbacks=Callbacks(warn=warnings.append))
+    assert warned(warnings, "NaN or nodata")
     assert np.all(np.isfinite(s.values)) and not np.any(s.values == -9999.0)
     kept = np.ones(101, bool)
     kept[rows_nan + rows_nodata] = False
@@ -178,17 +177,17 @@ def test_polygons_outside_the_raster(shared_data, tmp_path):
     gt = list(LANDCOVER_GEOTRANSFORM)
     gt[0] += 60 * gt[1]  # shifted east by 60 columns: part of the polygons fall outside
     r = write_geotiff(tmp_path / "shifted.tif", img, geotransform=gt)
-    with pytest.warns(LandcoverWarning, match=r"\d+ of 88 features lie outside the raster"):
-        try:
-            extract_samples(r, landcover_polygons(shared_data), "LULC_ID")
-        except UserError as exc:  # a class may then lose all of its pixels: named in the error
-            assert "has no valid pixel inside the raster" in str(exc)
+    warnings = []
+    try:
+        extract_samples(r, landcover_polygons(shared_data), "LULC_ID",
+                        callbacks=Callbacks(warn=warnings.append))
+    except UserError as exc:  # a class may then lose all of its pixels: named in the error
+        assert "has no valid pixel inside the raster" in str(exc)
+    assert warned(warnings, r"\d+ of 88 features lie outside the raster")
     gt[0] += 1e6
     far = write_geotiff(tmp_path / "far.tif", img, geotransform=gt)
     with pytest.raises(UserError, match="overlaps the raster"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LandcoverWarning)
-            extract_samples(far, landcover_polygons(shared_data), "LULC_ID")
+        extract_samples(far, landcover_polygons(shared_data), "LULC_ID", callbacks=QUIET)
 
 
 def test_class_with_no_valid_pixel_is_a_user_error(shared_data, tmp_path):
@@ -197,10 +196,8 @@ def test_class_with_no_valid_pixel_is_a_user_error(shared_data, tmp_path):
     img[:, mask == 1] = np.nan
     r = write_geotiff(tmp_path / "no_class1.tif", img)
     with pytest.raises(UserError, match=r"class 'cultivated land' \(id 1\) has no valid pixel"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LandcoverWarning)
-            extract_samples(r, landcover_polygons(shared_data), "LULC_ID",
-                            name_field="LULC_NAME")
+        extract_samples(r, landcover_polygons(shared_data), "LULC_ID", name_field="LULC_NAME",
+                        callbacks=QUIET)
 
 
 def test_missing_class_field_names_the_fields(patch, shared_data):

@@ -1,15 +1,12 @@
 """Block-wise raster classification with a Bayesian QDA model on the real patch."""
 
-import warnings
-
 import numpy as np
 import pytest
 from osgeo import gdal
 
 from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.errors import Cancelled, UserError
-from rsai_toolbox.models.landcover_bayes import (UNCERTAINTY_BANDS, LandcoverWarning,
-                                                 MeasurementUncertainty, classify_array,
+from rsai_toolbox.models.landcover_bayes import (UNCERTAINTY_BANDS, MeasurementUncertainty,
                                                  classify_raster, extract_samples, fit,
                                                  load_model)
 
@@ -26,14 +23,24 @@ def trained(shared_data, tmp_path_factory):
     img[:, 5, 7] = np.nan  # a NaN pixel
     img[2, 50:53, 60] = np.nan  # NaN in one band only
     raster = write_geotiff(tmp / "scene2.tif", img, descriptions=S2_L1C_BANDS)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LandcoverWarning)
-        s = extract_samples(raster, landcover_polygons(shared_data), "LULC_ID",
-                            name_field="LULC_NAME")
-        model = fit(s.values, s.labels, class_ids=s.class_ids, class_names=s.class_names,
-                    colours=COLOURS, band_names=s.band_names)
+    quiet = Callbacks(warn=lambda text: None)
+    s = extract_samples(raster, landcover_polygons(shared_data), "LULC_ID",
+                        name_field="LULC_NAME", callbacks=quiet)
+    model = fit(s.values, s.labels, class_ids=s.class_ids, class_names=s.class_names,
+                colours=COLOURS, band_names=s.band_names, callbacks=quiet)
     path = model.save(tmp / "model.json")
     return raster, img, model, path
+
+
+def classify_whole_array(model, values):
+    """The reference: every pixel (n, d) at once -> (class ids, probabilities); rows with a NaN
+    get class 255 and NaN probabilities."""
+    proba = np.full((values.shape[0], model.n_classes), np.nan, dtype=np.float32)
+    ok = np.all(np.isfinite(values), axis=1)
+    proba[ok] = model.predictor(None, np.float32).predict_proba(values[ok])
+    classes = np.full(values.shape[0], 255, dtype=np.uint8)
+    classes[ok] = model.class_ids[np.argmax(proba[ok], axis=1)]
+    return classes, proba
 
 
 def _read(path):
@@ -53,10 +60,12 @@ def test_outputs_georeferenced_styled_and_equal_to_whole_array(trained, tmp_path
                           uncertainty_path=tmp_path / "unc.tif", block_size=32,
                           callbacks=Callbacks(progress=fractions.append))
     assert fractions[-1] == 1.0 and len(fractions) == 16  # 4 x 4 windows
+    assert sorted(out.outputs) == sorted(str(tmp_path / f) for f in (
+        "class.tif", "proba.tif", "unc.tif"))
     src = gdal.Open(str(raster))
-    cds, classes = _read(out["class"])
-    pds, proba = _read(out["probabilities"])
-    uds, unc = _read(out["uncertainty"])
+    cds, classes = _read(tmp_path / "class.tif")
+    pds, proba = _read(tmp_path / "proba.tif")
+    uds, unc = _read(tmp_path / "unc.tif")
     for ds in (cds, pds, uds):
         assert ds.GetGeoTransform() == pytest.approx(LANDCOVER_GEOTRANSFORM)
         assert ds.GetProjection() == src.GetProjection()
@@ -75,7 +84,7 @@ def test_outputs_georeferenced_styled_and_equal_to_whole_array(trained, tmp_path
     assert tuple(uds.GetRasterBand(i + 1).GetDescription() for i in range(3)) == UNCERTAINTY_BANDS
 
     # the whole image at once gives the same result as the 32 x 32 blocks
-    whole_cls, whole_p = classify_array(load_model(path), img.reshape(13, -1).T)
+    whole_cls, whole_p = classify_whole_array(load_model(path), img.reshape(13, -1).T)
     assert np.array_equal(classes.ravel(), whole_cls)
     # float32 products may round differently with the block shape: equal to float32 precision
     np.testing.assert_allclose(np.moveaxis(proba, 0, -1).reshape(-1, 5), whole_p, atol=1e-5)
@@ -105,14 +114,15 @@ def test_mask_and_sigma_rasters(trained, tmp_path):
                         block_size=64)
     b = classify_raster(model, raster, tmp_path / "b.tif", probabilities_path=tmp_path / "pb.tif",
                         uncertainty=MeasurementUncertainty(constant=(0.01,)), block_size=50)
-    ca, pa = _read(a["class"])[1], _read(a["probabilities"])[1]
-    cb, pb = _read(b["class"])[1], _read(b["probabilities"])[1]
+    assert a.valid_pixels == 101 * 90 - 3 and b.valid_pixels == 101 * 100 - 4  # NaN: nodata
+    ca, pa = _read(tmp_path / "a.tif")[1], _read(tmp_path / "pa.tif")[1]
+    cb, pb = _read(tmp_path / "b.tif")[1], _read(tmp_path / "pb.tif")[1]
     assert np.all(ca[:, :10] == 255) and np.all(np.isnan(pa[:, :, :10]))
     # exact per-pixel path (sigma raster) == fixed-sigma fast path where both classify
     np.testing.assert_allclose(pa[:, :, 10:], pb[:, :, 10:], atol=1e-5, equal_nan=True)
     # the noise makes the model less confident than without it
-    c0 = classify_raster(model, raster, tmp_path / "c.tif", probabilities_path=tmp_path / "pc.tif")
-    p0 = _read(c0["probabilities"])[1]
+    classify_raster(model, raster, tmp_path / "c.tif", probabilities_path=tmp_path / "pc.tif")
+    p0 = _read(tmp_path / "pc.tif")[1]
     ok = np.isfinite(p0[0])
     assert np.nanmean(pb.max(axis=0)[ok]) < np.nanmean(p0.max(axis=0)[ok])
 
