@@ -27,164 +27,161 @@ Choices (documented for users):
   centre), and the simplification tolerance is converted with 1 degree = 111 320 m (conservative:
   east-west it simplifies less). ``MIN_AREA`` is applied to the final (simplified) parts.
 * The whole class raster is read into memory (fields can span any extent, so labelling is global).
+* The layer is written through the core's GeoPackage writer (runtime/vectors.py): under a
+  temporary name, renamed when complete; other layers of an existing GeoPackage are kept.
 """
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
+from osgeo import gdal, ogr, osr
+from scipy import ndimage
 
-from ..callbacks import never_cancelled, no_progress
+from ..callbacks import Callbacks
 from ..errors import Cancelled, UserError
 from ..runtime.raster import open_raster
+from ..runtime.vectors import Field, check_geopackage_path, geopackage_layer
+
+ogr.UseExceptions()  # (gdal's are on through runtime.raster)
 
 _FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 _METRES_PER_DEGREE = 111_320.0
 
 
+@dataclass(frozen=True)
+class FieldPolygons:
+    """What ``polygonize_fields`` wrote."""
+
+    output: str
+    layer: str
+    count: int  # polygons written
+    total_area_m2: float
+    fields_labelled: int  # connected field regions in the raster
+    dropped: int  # parts below the minimum area (or empty)
+    field_pixel_count: int
+    crs_wkt: str
+    area_method: str  # how areas and perimeters were measured
+
+
 def polygonize_fields(class_raster_path, output_gpkg_path, field_value: int = 1,
                       boundary_value: int | None = 2, min_area_m2: float = 0.0,
                       simplify_tolerance_m: float = 0.0, probability_raster_path=None,
-                      progress: Callable[[float], None] | None = None,
-                      is_cancelled: Callable[[], bool] | None = None,
-                      band: int = 1, probability_band: int = 1,
-                      layer_name: str | None = None) -> dict:
-    """Write one polygon per field to a GeoPackage; returns counts, areas and notes.
+                      band: int = 1, probability_band: int = 1, layer_name: str | None = None,
+                      callbacks: Callbacks = Callbacks()) -> FieldPolygons:
+    """Write one polygon per field to a GeoPackage layer (``layer_name``, default the file's
+    stem); returns counts, areas and how they were measured.
 
     Attributes: ``field_id``, ``area_m2``, ``perimeter_m`` (outer ring plus holes) and, with a
     probability raster on the same grid (band ``probability_band`` = field probability, band
     scale/offset applied, nodata ignored), ``mean_field_prob`` over the field's pixels.
-    The file is written under a temporary name and renamed when complete.
     """
-    from osgeo import gdal, ogr, osr
-    from scipy import ndimage
+    _check_parameters(field_value, boundary_value, min_area_m2, simplify_tolerance_m)
+    output = check_geopackage_path(output_gpkg_path)
+    src = open_raster(class_raster_path, "class raster")
+    if band < 1 or band > src.RasterCount:
+        raise UserError(f"class raster {class_raster_path} has no band {band}")
+    srs = _crs(src, callbacks)
+    callbacks.progress(0.1)
 
-    gdal.UseExceptions()
-    ogr.UseExceptions()
-    report = progress or no_progress
-    cancelled = is_cancelled or never_cancelled
+    labels, n_fields = _label_fields(src.GetRasterBand(band).ReadAsArray(), field_value)
+    probability = None
+    if probability_raster_path is not None:
+        probability = _mean_probability(probability_raster_path, probability_band, labels,
+                                        n_fields, src)
+    _check_cancel(callbacks)
+    callbacks.progress(0.3)
+
+    metric = _Metric(srs, src, callbacks)
+    tolerance = simplify_tolerance_m / metric.metres_per_unit if simplify_tolerance_m else 0.0
+    polygons = _polygonize(labels, src, srs)
+    territories = _polygonize(_territories(labels), src, srs) if tolerance and n_fields else {}
+    _check_cancel(callbacks)
+    callbacks.progress(0.5)
+
+    name = layer_name or output.stem
+    crs_wkt = srs.ExportToWkt() if srs is not None else ""
+    count, total_area, dropped = _write_fields(
+        output, name, crs_wkt, polygons, territories, tolerance, metric, min_area_m2,
+        probability, callbacks.part(0.5, 0.95))
+    callbacks.progress(1.0)
+    return FieldPolygons(str(output), name, count, total_area, int(n_fields), dropped,
+                         int(np.count_nonzero(labels)), crs_wkt, metric.method)
+
+
+def _check_parameters(field_value, boundary_value, min_area_m2, simplify_tolerance_m) -> None:
     if boundary_value is not None and boundary_value == field_value:
         raise UserError("field value and boundary value are equal; boundary pixels must have "
                         "their own class value (FTW: field 1, boundary 2)")
     if min_area_m2 < 0 or simplify_tolerance_m < 0:
         raise UserError("minimum area and simplification tolerance must be zero or positive")
 
-    src = open_raster(class_raster_path, "class raster")
-    if band < 1 or band > src.RasterCount:
-        raise UserError(f"class raster {class_raster_path} has no band {band}")
-    classes = src.GetRasterBand(band).ReadAsArray()
-    geotransform = src.GetGeoTransform()
+
+def _check_cancel(callbacks: Callbacks) -> None:
+    if callbacks.is_cancelled():
+        raise Cancelled("field polygonisation cancelled")
+
+
+def _crs(src, callbacks: Callbacks) -> osr.SpatialReference | None:
+    """The class raster's CRS (x/y axis order), or None with a warning."""
+    if not src.GetProjection():
+        callbacks.warn("class raster has no CRS: areas are in squared pixel-georeference units")
+        return None
     srs = osr.SpatialReference()
-    warnings: list[str] = []
-    if src.GetProjection():
-        srs.ImportFromWkt(src.GetProjection())
-        srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    else:
-        srs = None
-        warnings.append("class raster has no CRS: areas are in squared pixel-georeference units")
-    report(0.1)
+    srs.ImportFromWkt(src.GetProjection())
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
 
+
+def _label_fields(classes: np.ndarray, field_value: int) -> tuple[np.ndarray, int]:
+    """Each 4-connected region of ``field_value`` pixels numbered 1..n (0 elsewhere), and n."""
     labels, n_fields = ndimage.label(classes == field_value, structure=_FOUR_CONNECTED)
-    labels = labels.astype(np.int32, copy=False)
-    probability = None
-    if probability_raster_path is not None:
-        probability = _mean_probability(gdal, probability_raster_path, probability_band, labels,
-                                        n_fields, src)
-    _check_cancel(cancelled)
-    report(0.3)
+    return labels.astype(np.int32, copy=False), n_fields
 
-    metric = _Metric(osr, srs, src, geotransform, warnings)
-    polygons = _polygonize(gdal, ogr, labels, src, srs)
-    territories = {}
-    tolerance = simplify_tolerance_m / metric.metres_per_unit if simplify_tolerance_m else 0.0
-    if tolerance and n_fields:
-        nearest = ndimage.distance_transform_edt(labels == 0, return_distances=False,
-                                                 return_indices=True)
-        territory = labels[nearest[0], nearest[1]]
-        del nearest
-        territories = _polygonize(gdal, ogr, territory, src, srs)
-    _check_cancel(cancelled)
-    report(0.5)
 
-    output = Path(output_gpkg_path)
-    if output.suffix.lower() != ".gpkg":
-        raise UserError(f"output {output} must be a GeoPackage (.gpkg)")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f"{output.stem}.tmp{os.getpid()}.gpkg")
-    name = layer_name or output.stem
-    count, total_area, dropped = 0, 0.0, 0
-    driver = ogr.GetDriverByName("GPKG")
-    ds = driver.CreateDataSource(str(tmp))
-    try:
-        layer = ds.CreateLayer(name, srs=srs, geom_type=ogr.wkbPolygon,
-                               options=["SPATIAL_INDEX=YES"])
-        layer.CreateField(ogr.FieldDefn("field_id", ogr.OFTInteger))
-        for field_name in ("area_m2", "perimeter_m") + (
-                ("mean_field_prob",) if probability is not None else ()):
-            layer.CreateField(ogr.FieldDefn(field_name, ogr.OFTReal))
-        defn = layer.GetLayerDefn()
-        layer.StartTransaction()
+def _territories(labels: np.ndarray) -> np.ndarray:
+    """Every pixel numbered with its nearest field (Euclidean): disjoint areas that simplified
+    polygons are clipped to, so they cannot overlap."""
+    nearest = ndimage.distance_transform_edt(labels == 0, return_distances=False,
+                                             return_indices=True)
+    return labels[nearest[0], nearest[1]]
+
+
+def _write_fields(output: Path, name: str, crs_wkt: str, polygons: dict, territories: dict,
+                  tolerance: float, metric: "_Metric", min_area_m2: float,
+                  probability: np.ndarray | None,
+                  callbacks: Callbacks) -> tuple[int, float, int]:
+    """One feature per valid part of each field at least ``min_area_m2`` large; returns
+    (features written, their total area in m², parts dropped)."""
+    fields = [Field("field_id", "int"), Field("area_m2"), Field("perimeter_m")]
+    if probability is not None:
+        fields.append(Field("mean_field_prob"))
+    total_area, dropped = 0.0, 0
+    with geopackage_layer(output, name, crs_wkt, "polygon", fields) as writer:
         for i, (field_id, geom) in enumerate(sorted(polygons.items())):
             if i % 200 == 0:
-                _check_cancel(cancelled)
-                report(0.5 + 0.45 * i / max(len(polygons), 1))
+                _check_cancel(callbacks)
+                callbacks.progress(i / max(len(polygons), 1))
             if tolerance:
-                simplified = geom.SimplifyPreserveTopology(tolerance)
-                geom = simplified.Intersection(territories[field_id])
-            for part in _valid_polygons(ogr, geom):
+                geom = geom.SimplifyPreserveTopology(tolerance).Intersection(
+                    territories[field_id])
+            for part in _valid_polygons(geom):
                 area = metric.area(part)
                 if area <= 0 or area < min_area_m2:
                     dropped += 1
                     continue
-                feature = ogr.Feature(defn)
-                feature.SetGeometry(part)
-                feature.SetField("field_id", int(field_id))
-                feature.SetField("area_m2", float(area))
-                feature.SetField("perimeter_m", float(metric.perimeter(part)))
-                if probability is not None and np.isfinite(probability[field_id]):
-                    feature.SetField("mean_field_prob", float(probability[field_id]))
-                layer.CreateFeature(feature)
-                count += 1
+                mean = probability[field_id] if probability is not None else np.nan
+                writer.add(part, {"field_id": int(field_id), "area_m2": float(area),
+                                  "perimeter_m": float(metric.perimeter(part)),
+                                  "mean_field_prob": float(mean) if np.isfinite(mean) else None})
                 total_area += area
-        layer.CommitTransaction()
-    except BaseException:
-        ds = None
-        _remove(tmp)
-        raise
-    ds = None
-    os.replace(tmp, output)
-    report(1.0)
-    return {
-        "output": str(output),
-        "layer": name,
-        "count": count,
-        "total_area_m2": total_area,
-        "fields_labelled": int(n_fields),
-        "dropped": dropped,
-        "field_pixel_count": int(np.count_nonzero(labels)),
-        "crs_wkt": srs.ExportToWkt() if srs is not None else "",
-        "area_method": metric.method,
-        "warnings": warnings,
-    }
+        count = writer.count
+    return count, total_area, dropped
 
 
-def _check_cancel(cancelled):
-    if cancelled():
-        raise Cancelled("field polygonisation cancelled")
-
-
-def _remove(path: Path):
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
-        try:
-            candidate.unlink()
-        except FileNotFoundError:
-            pass
-
-
-def _polygonize(gdal, ogr, ids: np.ndarray, like, srs) -> dict:
+def _polygonize(ids: np.ndarray, like, srs) -> dict:
     """Polygons of the non-zero ids (4-connected), merged per id: {id: ogr.Geometry}."""
     rows, cols = ids.shape
     mem = gdal.GetDriverByName("MEM").Create("", cols, rows, 1, gdal.GDT_Int32)
@@ -213,7 +210,7 @@ def _polygonize(gdal, ogr, ids: np.ndarray, like, srs) -> dict:
     return result
 
 
-def _valid_polygons(ogr, geom) -> list:
+def _valid_polygons(geom) -> list:
     """Valid single polygons from ``geom`` (MakeValid when needed; lines/points dropped)."""
     if geom is None or geom.IsEmpty():
         return []
@@ -225,20 +222,21 @@ def _valid_polygons(ogr, geom) -> list:
     parts = []
     if flat in (ogr.wkbMultiPolygon, ogr.wkbGeometryCollection):
         for i in range(geom.GetGeometryCount()):
-            parts.extend(_valid_polygons(ogr, geom.GetGeometryRef(i).Clone()))
+            parts.extend(_valid_polygons(geom.GetGeometryRef(i).Clone()))
     return parts
 
 
 class _Metric:
     """Area and perimeter in metres for the raster's CRS (see module docstring)."""
 
-    def __init__(self, osr, srs, ds, geotransform, warnings):
+    def __init__(self, srs, ds, callbacks: Callbacks):
         self.transform = None
         self.metres_per_unit = 1.0
         self.method = "planar (CRS units taken as metres)"
         if srs is None:
             return
         if srs.IsGeographic():
+            geotransform = ds.GetGeoTransform()
             half_x, half_y = ds.RasterXSize / 2, ds.RasterYSize / 2
             cx = geotransform[0] + geotransform[1] * half_x + geotransform[2] * half_y
             cy = geotransform[3] + geotransform[4] * half_x + geotransform[5] * half_y
@@ -249,8 +247,8 @@ class _Metric:
             self.transform = osr.CoordinateTransformation(srs, laea)
             self.metres_per_unit = _METRES_PER_DEGREE
             self.method = f"Lambert azimuthal equal-area centred on ({cx:.5f}, {cy:.5f})"
-            warnings.append("geographic CRS: areas and perimeters computed on a local "
-                            "equal-area projection; reproject the raster for exact metric lengths")
+            callbacks.warn("geographic CRS: areas and perimeters computed on a local "
+                           "equal-area projection; reproject the raster for exact metric lengths")
         else:
             self.metres_per_unit = float(srs.GetLinearUnits() or 1.0)
             self.method = f"planar in {srs.GetLinearUnitsName() or 'metre'}"
@@ -271,7 +269,7 @@ class _Metric:
         return g.Boundary().Length() * factor
 
 
-def _mean_probability(gdal, path, band_number, labels, n_fields, like) -> np.ndarray:
+def _mean_probability(path, band_number, labels, n_fields, like) -> np.ndarray:
     """Mean probability per label id (index = id; NaN where no valid pixel)."""
     ds = open_raster(path, "probability raster")
     if (ds.RasterXSize, ds.RasterYSize) != (like.RasterXSize, like.RasterYSize) or not np.allclose(

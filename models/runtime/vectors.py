@@ -67,12 +67,7 @@ def geopackage_layer(path: str | os.PathLike, layer_name: str, crs_wkt: str, geo
                      fields: Sequence[Field], metadata: dict[str, str] | None = None
                      ) -> Iterator[LayerWriter]:
     """Write one layer of ``path`` (a .gpkg); other layers of an existing file are kept."""
-    final = Path(path)
-    if final.suffix.lower() != ".gpkg":
-        raise UserError(f"the vector output {final} must be a GeoPackage (.gpkg); choose a "
-                        "file name ending in .gpkg.")
-    if final.is_dir():
-        raise UserError(f"the vector output {final} is a folder; choose a .gpkg file name.")
+    final = check_geopackage_path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     temp = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.partial.gpkg")
     keep_others = final.exists() and bool(other_layers(final, layer_name))
@@ -107,6 +102,17 @@ def geopackage_layer(path: str | os.PathLike, layer_name: str, crs_wkt: str, geo
             with contextlib.suppress(OSError):
                 leftover.unlink()
         raise
+
+
+def check_geopackage_path(path: str | os.PathLike) -> Path:
+    """A vector output must be a .gpkg file name; checked before the work that fills it."""
+    final = Path(path)
+    if final.suffix.lower() != ".gpkg":
+        raise UserError(f"the vector output {final} must be a GeoPackage (.gpkg); choose a "
+                        "file name ending in .gpkg.")
+    if final.is_dir():
+        raise UserError(f"the vector output {final} is a folder; choose a .gpkg file name.")
+    return final
 
 
 def other_layers(path: str | os.PathLike, layer_name: str) -> list[str]:

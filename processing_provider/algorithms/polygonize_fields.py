@@ -62,7 +62,7 @@ polygonization itself is part of this plugin (GPL-2.0-or-later)."""
         classes = self.parameterAsRasterLayer(parameters, "INPUT", context)
         probabilities = self.parameterAsRasterLayer(parameters, "PROBABILITIES", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        report = polygonize_fields(
+        result = polygonize_fields(
             classes.source(), output,
             field_value=self.parameterAsInt(parameters, "FIELD_VALUE", context),
             boundary_value=self.parameterAsInt(parameters, "BOUNDARY_VALUE", context),
@@ -70,13 +70,10 @@ polygonization itself is part of this plugin (GPL-2.0-or-later)."""
             simplify_tolerance_m=self.parameterAsDouble(parameters, "SIMPLIFY", context),
             probability_raster_path=probabilities.source() if probabilities else None,
             probability_band=self.parameterAsInt(parameters, "PROBABILITY_BAND", context),
-            progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
-        for warning in report["warnings"]:
-            callbacks.warn(f"{warning}")
-        callbacks.log(f"{report['count']} field polygons, {report['total_area_m2']:.0f} m² in "
-                      f"total ({report['area_method']}); {report['dropped']} dropped below the "
+            callbacks=callbacks)
+        callbacks.log(f"{result.count} field polygons, {result.total_area_m2:.0f} m² in "
+                      f"total ({result.area_method}); {result.dropped} dropped below the "
                       "minimum area")
-        qml = styles.write_fill_style(output, layer_name=report["layer"])
+        qml = styles.write_fill_style(output, layer_name=result.layer)
         styles.style_on_load(context, output, qml)
-        return {"OUTPUT": output, "COUNT": report["count"],
-                "TOTAL_AREA_M2": report["total_area_m2"]}
+        return {"OUTPUT": output, "COUNT": result.count, "TOTAL_AREA_M2": result.total_area_m2}
