@@ -230,10 +230,9 @@ class WeightsStore:
             raise UserError(self._not_cached_message(source))
         if source.is_hub:
             path = self._download_hub(source, progress, is_cancelled)
-            actual = None
         else:
-            path, actual = self._download_url(source, progress, is_cancelled)
-        self._verify(source, path, actual=actual)
+            path = self._download_url(source, progress, is_cancelled)
+        self._verify(source, path)
         progress(1.0)
         return path
 
@@ -306,8 +305,8 @@ class WeightsStore:
         )
 
     # -- verification -------------------------------------------------------------------------
-    def _verify(self, source: WeightsSource, path: Path, actual: str | None = None) -> None:
-        actual = actual or sha256_file(path)
+    def _verify(self, source: WeightsSource, path: Path) -> None:
+        actual = sha256_file(path)
         expected = source.sha256
         recorded = False
         if expected is None:
@@ -428,7 +427,7 @@ class WeightsStore:
             except OSError:
                 pass
 
-    def _download_url(self, source: WeightsSource, progress, is_cancelled) -> tuple[Path, str]:
+    def _download_url(self, source: WeightsSource, progress, is_cancelled) -> Path:
         import requests
 
         target = self._url_path(source)
@@ -436,7 +435,6 @@ class WeightsStore:
         self.log(f"downloading {source.describe()} into {target.parent}")
         fd, part_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
         part = Path(part_name)
-        h = hashlib.sha256()
         done = 0
         try:
             with os.fdopen(fd, "wb") as out:
@@ -453,7 +451,6 @@ class WeightsStore:
                             if is_cancelled():
                                 raise Cancelled()
                             out.write(chunk)
-                            h.update(chunk)
                             done += len(chunk)
                             if total:
                                 progress(min(done / total, 1.0))
@@ -474,7 +471,7 @@ class WeightsStore:
                 pass
             raise
         self.log(f"downloaded {source.describe()} ({format_size(done)})")
-        return target, h.hexdigest()
+        return target
 
 
 def _progress_bar_class(progress: Callable[[float], None], is_cancelled: Callable[[], bool]):

@@ -36,19 +36,20 @@ HUB_EXAMPLE = "Xenova/clipseg-rd64-refined@<40-hex commit>:onnx/model.onnx"
 
 
 def resolve_clipseg_files(model: str, tokenizer: str | None, store: WeightsStore,
-                          progress=None, is_cancelled=None) -> tuple[Path, Path, str]:
+                          callbacks: Callbacks = Callbacks()) -> tuple[Path, Path, str]:
     """(onnx, tokenizer.json, description) from local paths or a pinned Hub reference."""
     model = (model or "").strip()
     if not model:
         raise UserError(f"MODEL is empty: give a CLIPSeg ONNX file or a Hub reference {HUB_EXAMPLE}")
     if looks_like_hub_reference(model):
         source = WeightsSource.parse_hub_reference(model)
-        onnx = store.fetch(source, progress, is_cancelled)
+        onnx = store.fetch(source, callbacks.progress, callbacks.is_cancelled)
         if tokenizer:
             tok = Path(tokenizer)
         else:
             tok = store.fetch(WeightsSource(repo_id=source.repo_id, revision=source.revision,
-                                            filename="tokenizer.json"), None, is_cancelled)
+                                            filename="tokenizer.json"),
+                             None, callbacks.is_cancelled)
         return onnx, tok, source.describe()
     onnx = Path(model).expanduser()
     if not onnx.is_file():

@@ -37,11 +37,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
-from ..callbacks import never_cancelled, no_progress
+from ..callbacks import Callbacks, print_log
 from ..errors import Cancelled, UserError
 from ..hub import sha256_file
 from ..runtime.onnx_export import export_onnx
@@ -164,8 +162,7 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
           encoder_weights: str | None = None, batch_size: int = 8, lr: float = 1e-3,
           tile_size: int = 256, seed: int = 0, device: str = "cpu",
           model_id: str | None = None, licence: str = "unknown",
-          progress: Callable[[float], None] | None = None,
-          is_cancelled: Callable[[], bool] | None = None) -> dict:
+          callbacks: Callbacks = Callbacks()) -> dict:
     """Train, pick the epoch with the best validation IoU, evaluate val/test, export ONNX + card.
 
     Returns the metrics dict also written to ``out_dir/metrics.json``.
@@ -177,8 +174,6 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
         raise UserError(f"tile size must be a multiple of 32, not {tile_size}")
     if epochs < 1:
         raise UserError("train for at least one epoch")
-    report = progress or no_progress
-    cancelled = is_cancelled or never_cancelled
     train_pairs = find_pairs(data_dir / "train")
     val_pairs = find_pairs(data_dir / "val") if (data_dir / "val").is_dir() else []
     test_pairs = find_pairs(data_dir / "test") if (data_dir / "test").is_dir() else []
@@ -194,7 +189,7 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
         model.train()
         losses = []
         for x, y in _batches(train_pairs, batch_size, tile_size, rng, train=True):
-            if cancelled():
+            if callbacks.is_cancelled():
                 raise Cancelled("training cancelled")
             optimiser.zero_grad()
             loss = loss_fn(model(torch.from_numpy(x).to(device)), torch.from_numpy(y).to(device))
@@ -208,7 +203,7 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
         if best is None or score > best[1]:
             best = (epoch + 1, score)
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        report(0.9 * (epoch + 1) / epochs)
+        callbacks.progress(0.9 * (epoch + 1) / epochs)
 
     model.load_state_dict(best_state)
     metrics = {"val": evaluate(model, val_pairs, batch_size, device) if val_pairs else None,
@@ -245,7 +240,7 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
     card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
     metrics.update({"onnx": str(onnx_path), "state_dict": str(pth_path), "card": str(card_path)})
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    report(1.0)
+    callbacks.progress(1.0)
     return metrics
 
 
@@ -272,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                         encoder_weights=args.encoder_weights, batch_size=args.batch_size,
                         lr=args.lr, tile_size=args.tile_size, seed=args.seed, device=args.device,
                         model_id=args.model_id, licence=args.licence,
-                        progress=lambda f: print(f"progress {f:.0%}", file=sys.stderr))
+                        callbacks=Callbacks(progress=lambda f: print_log(f"progress {f:.0%}")))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,10 +27,6 @@ class Grid:
                    dataset.GetProjection() or "")
 
     @property
-    def rotated(self) -> bool:
-        return bool(self.geotransform[2] or self.geotransform[4])
-
-    @property
     def pixel_size(self) -> float:
         """The pixel's width in CRS units (rotation included)."""
         gt = self.geotransform

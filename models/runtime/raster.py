@@ -41,10 +41,6 @@ class RasterInfo:
     descriptions: tuple[str, ...]
 
     @property
-    def has_crs(self) -> bool:
-        return bool(self.projection)
-
-    @property
     def grid(self) -> Grid:
         return Grid(self.width, self.height, self.geotransform, self.projection)
 

@@ -73,8 +73,7 @@ farmland prompts see also FarmSeg-VL (Tao et al., ESSD 2025)."""
         onnx, tokenizer, origin = resolve_clipseg_files(
             self.parameterAsString(parameters, "MODEL", context),
             self.parameterAsString(parameters, "TOKENIZER", context) or None,
-            settings.weights_store(log=callbacks.log), callbacks.part(0, 0.05).progress,
-            callbacks.is_cancelled)
+            settings.weights_store(log=callbacks.log), callbacks.part(0, 0.05))
         prompter = ClipSegPrompter(onnx, tokenizer)
         callbacks.log(f"Model CLIPSeg: {origin}, tokenizer {tokenizer}; device onnxruntime "
                       f"{prompter.session.get_providers()[0]}")

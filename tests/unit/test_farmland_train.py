@@ -9,6 +9,7 @@ import pytest
 import torch
 from osgeo import gdal
 
+from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.errors import UserError
 from rsai_toolbox.models.hub import sha256_file
 from rsai_toolbox.models.farmland import train as farmland_train
@@ -54,7 +55,8 @@ def trained(tmp_path_factory):
     _make_dataset(root / "data")
     fractions = []
     metrics = farmland_train.train(root / "data", root / "out", epochs=2, batch_size=3,
-                                   tile_size=64, lr=3e-3, progress=fractions.append)
+                                   tile_size=64, lr=3e-3,
+                                   callbacks=Callbacks(progress=fractions.append))
     return root, metrics, fractions
 
 
