@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal, ogr, osr
 
 from rsai_toolbox.models.runtime.conv_onnx import write_conv_onnx
 
@@ -143,6 +143,13 @@ def landcover_geotiff(shared_data: Path, path: Path, scene: int = 2) -> Path:
 def landcover_polygons(shared_data: Path) -> Path:
     """The labelled polygons of landcover_s2 (LULC_ID, LULC_NAME), in the scene's CRS."""
     return shared_data / "landcover_s2" / "LULC_polygons.gpkg"
+
+
+def geopackage_layers(path: Path) -> dict[str, int]:
+    """{layer name: feature count} of a GeoPackage."""
+    ds = ogr.Open(str(path))
+    return {ds.GetLayer(i).GetName(): ds.GetLayer(i).GetFeatureCount()
+            for i in range(ds.GetLayerCount())}
 
 
 def read(path: Path) -> tuple[np.ndarray, gdal.Dataset]:

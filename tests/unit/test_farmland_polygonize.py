@@ -7,6 +7,8 @@ from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.errors import Cancelled, UserError
 from rsai_toolbox.models.farmland.polygonize import polygonize_fields
 
+from helpers import geopackage_layers
+
 gdal.UseExceptions()
 ogr.UseExceptions()
 
@@ -183,12 +185,6 @@ def test_empty_raster_and_cancel(tmp_path):
     assert not list(tmp_path.glob("c*.gpkg"))
 
 
-def _layers(path):
-    ds = ogr.Open(str(path))
-    return {ds.GetLayer(i).GetName(): ds.GetLayer(i).GetFeatureCount()
-            for i in range(ds.GetLayerCount())}
-
-
 def test_other_layers_of_the_geopackage_are_kept(tmp_path):
     classes = np.ones((10, 21), np.uint8)
     classes[:, 10] = 2
@@ -197,10 +193,10 @@ def test_other_layers_of_the_geopackage_are_kept(tmp_path):
     _write_points(project)  # the user's layer
     first = polygonize_fields(path, project, layer_name="fields")
     assert first.layer == "fields" and first.count == 2
-    assert _layers(project) == {"wells": 3, "fields": 2}
+    assert geopackage_layers(project) == {"wells": 3, "fields": 2}
     classes[:, :10] = 0  # a second run replaces its own layer only
     polygonize_fields(_write(tmp_path / "one.tif", classes), project, layer_name="fields")
-    assert _layers(project) == {"wells": 3, "fields": 1}
+    assert geopackage_layers(project) == {"wells": 3, "fields": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.tif", "project.gpkg", "two.tif"]
 
 

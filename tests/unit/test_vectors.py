@@ -6,6 +6,8 @@ from osgeo import ogr, osr
 from rsai_toolbox.models.errors import UserError
 from rsai_toolbox.models.runtime.vectors import Field, geopackage_layer
 
+from helpers import geopackage_layers
+
 FIELDS = [Field("name", "str"), Field("area_km2", "float"), Field("count", "int"),
           Field("embedding", "bytes")]
 
@@ -29,12 +31,6 @@ def write(path, layer="fields", count=3, fail_at=None):
             writer.add(square(i * 20, 0), ["f%d" % i, 1e-4, i, bytes([i, 255])])
 
 
-def layers(path):
-    ds = ogr.Open(str(path))
-    return {ds.GetLayer(i).GetName(): ds.GetLayer(i).GetFeatureCount()
-            for i in range(ds.GetLayerCount())}
-
-
 def test_new_file_has_the_features_fields_crs_and_metadata(tmp_path):
     write(tmp_path / "out.gpkg")
     ds = ogr.Open(str(tmp_path / "out.gpkg"))
@@ -54,7 +50,7 @@ def test_other_layers_of_an_existing_geopackage_are_kept(tmp_path):
     write(path, "roads", 5)
     write(path, "fields", 3)
     write(path, "fields", 2)  # a second run replaces its own layer only
-    assert layers(path) == {"roads": 5, "fields": 2}
+    assert geopackage_layers(path) == {"roads": 5, "fields": 2}
 
 
 def test_a_failed_write_leaves_the_file_as_it_was(tmp_path):
