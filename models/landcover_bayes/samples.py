@@ -131,8 +131,8 @@ def extract_samples(raster_path, vector_path, class_field: str, *, name_field: s
         pixels = _Pixels()
         _gather_shape_pixels(shapes, raster, sigma, info, all_touched, pixels, callbacks)
         points_outside = _gather_point_pixels(points, raster, sigma, info, pixels)
-        samples = _samples(pixels, points_outside, features, classes, info, unc, vector_path,
-                           callbacks)
+        _report_skipped_pixels(points_outside, pixels.invalid, callbacks)
+        samples = _samples(pixels, features, classes, info, unc, vector_path, callbacks)
         callbacks.progress(1.0)
         return samples
     except (UserError, Cancelled) as exc:
@@ -370,16 +370,18 @@ def _gather_point_pixels(points, raster, sigma, info: RasterInfo, pixels: _Pixel
     return outside
 
 
-def _samples(pixels: _Pixels, points_outside: int, features: list[_Feature], classes: _Classes,
-             info: RasterInfo, unc: MeasurementUncertainty, vector_path,
-             callbacks: Callbacks) -> Samples:
-    """The gathered pixels as Samples, after reporting what was left out; a class without a
-    valid pixel is a UserError."""
+def _report_skipped_pixels(points_outside: int, invalid: int, callbacks: Callbacks) -> None:
     if points_outside:
         callbacks.warn(f"{points_outside} points lie outside the raster and were skipped")
-    if pixels.invalid:
-        callbacks.warn(f"{pixels.invalid} pixels under training features are NaN or nodata in "
-                       f"some band and were left out")
+    if invalid:
+        callbacks.warn(f"{invalid} pixels under training features are NaN or nodata in some "
+                       f"band and were left out")
+
+
+def _samples(pixels: _Pixels, features: list[_Feature], classes: _Classes, info: RasterInfo,
+             unc: MeasurementUncertainty, vector_path, callbacks: Callbacks) -> Samples:
+    """The gathered pixels as Samples; no pixel at all, or a class without one, is a
+    UserError."""
     if sum(len(v) for v in pixels.values) == 0:
         raise UserError(f"no valid pixel lies under the training features of {vector_path}: "
                         f"the features are too small for the pixel size (try all-touched), or "
