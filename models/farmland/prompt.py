@@ -28,7 +28,7 @@ from ..hub import WeightsSource, WeightsStore
 from ..registry import find_card, looks_like_hub_reference
 from ..runtime import raster
 from ..runtime.backends import Predictor
-from ..runtime.engine import Destination, RunOptions, run
+from ..runtime.engine import Destination, RunOptions, RunResult, run
 
 CARD_ID = "clipseg-rd64-refined"  # models/cards/: tiling, input, licence, citation
 MASK_CLASSES = ((0, "other", "#000000"), (1, "prompt", "#f2c12e"))
@@ -114,7 +114,7 @@ def rgb_scale(path: str, bands: Sequence[int]) -> tuple[float, str]:
 def prompt_mask(prompter, prompt: str, input_path: str, output_path: str,
                 probabilities_path: str | None = None, threshold: float = 0.5,
                 bands: Sequence[int] | None = None, options: RunOptions | None = None,
-                callbacks: Callbacks = Callbacks()) -> dict:
+                callbacks: Callbacks = Callbacks()) -> RunResult:
     """Write the prompt's probability (optional) and the mask probability > threshold."""
     if not 0.0 < threshold < 1.0:
         raise UserError(f"THRESHOLD must be between 0 and 1 (exclusive), not {threshold}")
@@ -130,8 +130,7 @@ def prompt_mask(prompter, prompt: str, input_path: str, output_path: str,
         raise UserError(f"BANDS must name 3 bands (red, green, blue), not {len(bands)}")
     scale, how = rgb_scale(input_path, bands)
     card = prompt_card(prompt.strip(), scale)
-    options = options or RunOptions()
-    options.bands = {card.primary.name: bands}
+    options = replace(options or RunOptions(), bands={card.primary.name: bands})
     callbacks.log(f"prompt '{prompt.strip()}', threshold {threshold}; input bands {bands} ({how})")
     raster.check_outputs([p for p in (output_path, probabilities_path) if p], [input_path])
     with tempfile.TemporaryDirectory(prefix="rsai_prompt_") as folder:
@@ -141,7 +140,7 @@ def prompt_mask(prompter, prompt: str, input_path: str, output_path: str,
         fraction = threshold_raster(probability, output_path, threshold)
     callbacks.progress(1.0)
     callbacks.log(f"{fraction:.1%} of the valid pixels match '{prompt.strip()}'")
-    return {"tiles": result.tiles, "fraction": fraction}
+    return result
 
 
 def threshold_raster(probability_path: str, mask_path: str, threshold: float,

@@ -8,6 +8,7 @@ every other model.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Sequence
 
 from ..callbacks import Callbacks
@@ -37,8 +38,7 @@ def segment_fields(card: ModelCard, predictor: Predictor, output_path: str,
                    callbacks: Callbacks = Callbacks()) -> RunResult:
     check_card(card)
     chosen = date_inputs(card, input_a, input_b, stack, bands, callbacks)
-    options = options or RunOptions()
-    options.bands = chosen.bands
+    options = replace(options or RunOptions(), bands=chosen.bands)
     destinations = [Destination(output_path)]
     if probabilities_path:
         destinations.append(Destination(probabilities_path, what="probabilities"))
