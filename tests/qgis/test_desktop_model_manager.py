@@ -81,7 +81,7 @@ def test_custom_models_local_onnx_and_hub_reference(catalog, hub, tmp_path):
     conv_onnx(local, 4, 2, metadata=DEEPNESS)
     card = catalog.add_onnx_file(local)
     assert card.id == "my-water-model" and card.local_weights == local.resolve()
-    assert [c.name for c in card.classes] == ["water", "land"] and card.inputs.tile_size == 256
+    assert [c.name for c in card.classes] == ["water", "land"] and card.tiling.tile_size == 256
     row = next(r for r in catalog.rows() if r.id == card.id)
     assert row.custom and row.cached == local.resolve() and "local file" in row.source
     saved = json.loads((catalog.user_dir / "my-water-model.json").read_text())
