@@ -77,3 +77,111 @@ def random_cnn(path: Path, rng: np.random.Generator, window: int = 12, bands: in
         "out": {"kernel": normal(hidden, classes), "bias": normal(classes)},
     }
     return write_keras_hdf5(path, layers, weights, (window, window, bands))
+
+
+# -- a small Sentinel-1 GRD product in SAFE layout (what GDAL's SAFE driver reads) ----------------
+def write_safe_product(root: Path, polarisations=("HH", "HV"), width: int = 64, height: int = 48,
+                       dn: np.ndarray | None = None, sigma_lut: float = 500.0,
+                       corners=((75.0, -20.0), (75.5, -14.0), (77.0, -15.0), (76.5, -21.5)),
+                       mode: str = "EW") -> Path:
+    """``<root>/S1A_..._TEST.SAFE`` with manifest.safe, annotation, calibration and UInt16
+    measurement GeoTIFFs (no georeferencing: a 3 x 3 geolocation grid of GCPs in the annotation,
+    interpolated between the (lat, lon) ``corners`` of lines 0/last and pixels 0/last).
+    ``dn``: (len(polarisations), height, width) digital numbers; sigma0 = DN^2 / sigma_lut^2."""
+    from osgeo import gdal
+
+    safe = root / f"S1A_{mode}_GRDM_1SDH_20200323T053203_20200323T053303_031000_038F00_TEST.SAFE"
+    for folder in ("annotation/calibration", "measurement"):
+        (safe / folder).mkdir(parents=True, exist_ok=True)
+    if dn is None:
+        rng = np.random.default_rng(0)
+        dn = rng.integers(50, 400, (len(polarisations), height, width))
+    units, metadata_objects, data_objects = [], [], []
+    for index, (pol, band) in enumerate(zip(polarisations, dn), start=1):
+        stem = f"s1a-{mode.lower()}-grd-{pol.lower()}-20200323t053203-20200323t053303-031000-038f00-{index:03d}"
+        tiff = safe / "measurement" / f"{stem}.tiff"
+        ds = gdal.GetDriverByName("GTiff").Create(str(tiff), width, height, 1, gdal.GDT_UInt16)
+        ds.GetRasterBand(1).WriteArray(np.asarray(band, np.uint16))
+        ds = None
+        (safe / "annotation" / f"{stem}.xml").write_text(
+            _annotation_xml(pol, mode, width, height, corners, index))
+        (safe / "annotation" / "calibration" / f"calibration-{stem}.xml").write_text(
+            _calibration_xml(width, height, sigma_lut))
+        key = stem.replace("-", "")
+        units.append(
+            f'<xfdu:contentUnit unitType="Measurement Data Unit" repID="s1Level1MeasurementSchema" '
+            f'dmdID="product{key}Annotation calibration{key}Annotation">'
+            f'<dataObjectPointer dataObjectID="{key}"/></xfdu:contentUnit>')
+        for kind, rep in (("product", "s1Level1ProductSchema"),
+                          ("calibration", "s1Level1CalibrationSchema")):
+            metadata_objects.append(
+                f'<metadataObject ID="{kind}{key}Annotation" classification="DESCRIPTION" '
+                f'category="DMD"><dataObjectPointer dataObjectID="{kind}{key}"/></metadataObject>')
+        href = {"product": f"./annotation/{stem}.xml",
+                "calibration": f"./annotation/calibration/calibration-{stem}.xml"}
+        for kind, rep in (("product", "s1Level1ProductSchema"),
+                          ("calibration", "s1Level1CalibrationSchema")):
+            data_objects.append(
+                f'<dataObject ID="{kind}{key}" repID="{rep}"><byteStream mimeType="text/xml">'
+                f'<fileLocation locatorType="URL" href="{href[kind]}"/></byteStream></dataObject>')
+        data_objects.append(
+            f'<dataObject ID="{key}" repID="s1Level1MeasurementSchema"><byteStream '
+            f'mimeType="application/octet-stream"><fileLocation locatorType="URL" '
+            f'href="./measurement/{stem}.tiff"/></byteStream></dataObject>')
+    (safe / "manifest.safe").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<xfdu:XFDU xmlns:xfdu="urn:ccsds:schema:xfdu:1" '
+        'xmlns:safe="http://www.esa.int/safe/sentinel-1.0" version="esa/safe/sentinel-1.0">'
+        '<informationPackageMap><xfdu:contentUnit unitType="SAFE Archive Information Package">'
+        + "".join(units) + "</xfdu:contentUnit></informationPackageMap>"
+        "<metadataSection>" + "".join(metadata_objects) + "</metadataSection>"
+        "<dataObjectSection>" + "".join(data_objects) + "</dataObjectSection></xfdu:XFDU>\n")
+    return safe
+
+
+def _annotation_xml(pol, mode, width, height, corners, index) -> str:
+    (lat00, lon00), (lat0w, lon0w), (lathw, lonhw), (lath0, lonh0) = corners
+    points = []
+    for fy in (0.0, 0.5, 1.0):
+        for fx in (0.0, 0.5, 1.0):
+            lat = (1 - fy) * ((1 - fx) * lat00 + fx * lat0w) + fy * ((1 - fx) * lath0 + fx * lathw)
+            lon = (1 - fy) * ((1 - fx) * lon00 + fx * lon0w) + fy * ((1 - fx) * lonh0 + fx * lonhw)
+            points.append(
+                f"<geolocationGridPoint><azimuthTime>2020-03-23T05:32:03.000000</azimuthTime>"
+                f"<slantRangeTime>5.0e-03</slantRangeTime><line>{fy * (height - 1):.0f}</line>"
+                f"<pixel>{fx * (width - 1):.0f}</pixel><latitude>{lat}</latitude>"
+                f"<longitude>{lon}</longitude><height>0</height>"
+                f"<incidenceAngle>{20 + 25 * fx}</incidenceAngle></geolocationGridPoint>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<product><adsHeader>'
+        f"<missionId>S1A</missionId><productType>GRD</productType><polarisation>{pol}"
+        f"</polarisation><mode>{mode}</mode><swath>{mode}</swath>"
+        "<startTime>2020-03-23T05:32:03.000000</startTime>"
+        "<stopTime>2020-03-23T05:33:03.000000</stopTime>"
+        f"<imageNumber>{index:03d}</imageNumber></adsHeader>"
+        "<imageAnnotation><imageInformation>"
+        "<rangePixelSpacing>4.0e+01</rangePixelSpacing>"
+        "<azimuthPixelSpacing>4.0e+01</azimuthPixelSpacing>"
+        f"<numberOfSamples>{width}</numberOfSamples><numberOfLines>{height}</numberOfLines>"
+        "<outputPixels>16 bit Unsigned Integer</outputPixels></imageInformation>"
+        "<processingInformation><ellipsoidName>WGS84</ellipsoidName>"
+        "<ellipsoidSemiMajorAxis>6378137</ellipsoidSemiMajorAxis>"
+        "<ellipsoidSemiMinorAxis>6356752.314245179</ellipsoidSemiMinorAxis>"
+        "</processingInformation></imageAnnotation>"
+        f"<geolocationGrid><geolocationGridPointList count=\"{len(points)}\">"
+        + "".join(points) + "</geolocationGridPointList></geolocationGrid></product>\n")
+
+
+def _calibration_xml(width, height, sigma_lut) -> str:
+    pixels = " ".join(str(p) for p in (0, width // 2, width - 1))
+    values = " ".join([f"{sigma_lut:.6e}"] * 3)
+    vectors = "".join(
+        f"<calibrationVector><azimuthTime>2020-03-23T05:32:{3 + 60 * i:02d}.000000</azimuthTime>"
+        f"<line>{i * (height - 1)}</line><pixel count=\"3\">{pixels}</pixel>"
+        f"<sigmaNought count=\"3\">{values}</sigmaNought><betaNought count=\"3\">{values}"
+        f"</betaNought><gamma count=\"3\">{values}</gamma><dn count=\"3\">{values}</dn>"
+        "</calibrationVector>" for i in range(2))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<calibration><adsHeader>'
+            "<startTime>2020-03-23T05:32:03.000000</startTime>"
+            "<stopTime>2020-03-23T05:33:03.000000</stopTime></adsHeader>"
+            f'<calibrationVectorList count="2">{vectors}</calibrationVectorList></calibration>\n')
