@@ -185,3 +185,51 @@ def _calibration_xml(width, height, sigma_lut) -> str:
             "<startTime>2020-03-23T05:32:03.000000</startTime>"
             "<stopTime>2020-03-23T05:33:03.000000</stopTime></adsHeader>"
             f'<calibrationVectorList count="2">{vectors}</calibrationVectorList></calibration>\n')
+
+
+# -- AI4Arctic ready-to-train scenes ------------------------------------------------------------
+# dB levels (HH, HV) of the SOD classes in the synthetic scenes: separable, as in winter scenes
+SOD_LEVELS_DB = {0: (-22.0, -30.0), 1: (-19.0, -29.0), 2: (-12.0, -25.0), 3: (-16.0, -26.0),
+                 4: (-14.0, -24.0), 5: (-8.0, -18.0)}
+SOD_TO_SIC = {0: 0, 1: 8, 2: 9, 3: 10, 4: 10, 5: 10}
+SOD_TO_FLOE = {0: 0, 1: 1, 2: 2, 3: 3, 4: 4, 5: 5}
+
+
+def write_ai4arctic_scene(path: Path, rows: int = 64, cols: int = 96, seed: int = 0,
+                          angle: bool = True, drop: tuple = ()) -> Path:
+    """A netCDF-4 scene in the AI4Arctic ready-to-train layout: SAR in dB (NaN outside the
+    swath), incidence angle, and SIC/SOD/FLOE charts (255 on 'land') made of rectangles of
+    SOD classes whose backscatter levels differ, so a network can learn them."""
+    import h5netcdf
+
+    rng = np.random.default_rng(seed)
+    sod = np.zeros((rows, cols), np.uint8)
+    for _ in range(8):
+        r, c = rng.integers(0, rows - 8), rng.integers(0, cols - 8)
+        sod[r:r + rng.integers(8, rows // 2), c:c + rng.integers(8, cols // 2)] = rng.integers(0, 6)
+    hh = np.vectorize(lambda k: SOD_LEVELS_DB[k][0])(sod).astype(np.float32)
+    hv = np.vectorize(lambda k: SOD_LEVELS_DB[k][1])(sod).astype(np.float32)
+    hh += rng.normal(0, 1.0, hh.shape).astype(np.float32)
+    hv += rng.normal(0, 1.0, hv.shape).astype(np.float32)
+    hh[:, :3] = hv[:, :3] = np.nan  # outside the swath
+    sic = np.vectorize(SOD_TO_SIC.get)(sod).astype(np.uint8)
+    floe = np.vectorize(SOD_TO_FLOE.get)(sod).astype(np.uint8)
+    land = np.zeros((rows, cols), bool)
+    land[-6:, -10:] = True
+    for chart in (sic, sod, floe):
+        chart[land] = 255
+        chart[:, :3] = 255
+    variables = {"nersc_sar_primary": hh, "nersc_sar_secondary": hv, "SIC": sic, "SOD": sod,
+                 "FLOE": floe}
+    if angle:
+        variables["sar_incidenceangle"] = np.tile(np.linspace(19, 47, cols, dtype=np.float32),
+                                                  (rows, 1))
+    with h5netcdf.File(path, "w") as nc:
+        nc.dimensions = {"sar_lines": rows, "sar_samples": cols}
+        for name, data in variables.items():
+            if name in drop:
+                continue
+            var = nc.create_variable(name, ("sar_lines", "sar_samples"), data=data)
+            if data.dtype == np.uint8:
+                var.attrs["_FillValue"] = np.uint8(255)
+    return path
