@@ -13,8 +13,6 @@ engine's overhead against these raw numbers is added once the runtime's patch he
 import argparse
 import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "build" / "plugins"))
 from rsai_toolbox.models.runtime.backends import onnx_predictor, torch_predictor  # noqa: E402
 from rsai_toolbox.models.seaice import icetype_cnn  # noqa: E402
+from bench_farmland import best_of  # noqa: E402  (each run in a fresh worker thread)
 
 WEIGHTS = REPO.parent / "shared" / "data" / "seaice" / "nersc_s1_icetype_cnn_weights.hdf5"
 
@@ -47,16 +46,6 @@ def run_all(predictor, cut: np.ndarray, batch: int) -> np.ndarray:
     for start in range(0, len(cut), batch):
         out.append(predictor(np.ascontiguousarray(cut[start:start + batch])))
     return np.concatenate(out)
-
-
-def best_of(repeats: int, function) -> float:
-    times = []
-    for _ in range(repeats):
-        with ThreadPoolExecutor(1) as worker:
-            start = time.perf_counter()
-            worker.submit(function).result()
-            times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
