@@ -159,3 +159,15 @@ def test_bad_files_are_user_errors(tmp_path, weights):
         group.create_dataset("dense_4/kernel:0", data=np.zeros((64, 3), np.float32))
     with pytest.raises(UserError, match="dense_4"):
         icetype_cnn.read_nersc_model(copy)
+
+
+def test_the_dense_engine_refuses_the_patch_card_before_reading(tmp_path, weights):
+    from helpers import write_geotiff
+    from rsai_toolbox.models.runtime.engine import run_on_raster
+
+    card = load_card(BUILTIN_CARDS / "nersc-s1-icetype.json")
+    raster = write_geotiff(tmp_path / "s1.tif", np.full((2, 60, 60), -15, np.float32))
+    with pytest.raises(UserError, match="needs the patch head and the db input transform"):
+        run_on_raster(str(raster), card, load_predictor(card, weights, "cpu"),
+                      str(tmp_path / "out.tif"))
+    assert not list(tmp_path.glob("out*"))
