@@ -44,7 +44,7 @@ def windows(scene: np.ndarray, step: int, window: int = icetype_cnn.WINDOW) -> n
 def run_all(predictor, cut: np.ndarray, batch: int) -> np.ndarray:
     out = []
     for start in range(0, len(cut), batch):
-        out.append(predictor(np.ascontiguousarray(cut[start:start + batch])))
+        out.append(predictor({"sar": np.ascontiguousarray(cut[start:start + batch])})["output"])
     return np.concatenate(out)
 
 

@@ -5,7 +5,6 @@ from ..runtime.architectures import Architecture
 ARCHITECTURES = {
     # NERSC s1_icetype_cnn from its released Keras HDF5 file (card format "keras_hdf5");
     # kwargs: window, bands, classes.
-    "nersc_icetype_cnn": Architecture(
-        build=".seaice.icetype_cnn:build_nersc_icetype_cnn",
-        read_state_dict=".seaice.icetype_cnn:read_nersc_state_dict"),
+    "nersc_icetype_cnn": Architecture(".seaice.icetype_cnn:build_nersc_icetype_cnn",
+                                      read_weights=".seaice.icetype_cnn:read_nersc_state_dict"),
 }

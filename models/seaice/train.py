@@ -359,11 +359,12 @@ def model_card(model_id: str, encoder: str, use_angle: bool, tile: int, licence:
         "inputs": inputs,
         "tiling": {"tile_size": tile, "overlap": tile // 8, "blend": "linear"},
         "head": {"type": "dense"},
-        "outputs": {"classes": classes("SOD"), "activation": "softmax", "primary": "SOD",
-                    "heads": {name: {"classes": classes(name)} for name in TARGETS}},
+        # SOD first: the primary map (OUTPUT of rsai:sea_ice_types); SIC and FLOE follow.
+        "outputs": [{"name": name, "classes": classes(name), "activation": "softmax"}
+                    for name in ("SOD", "SIC", "FLOE")],
+        "method": {"heldout_scores": scores, "input_units": "dB"},
         "licence": licence,
         "citation": CITATION,
-        "metrics": scores,
     }
 
 
@@ -439,8 +440,9 @@ def train(train_files, holdout_files, out_dir, steps: int = 1000, batch_size: in
     card = model_card(model_id or f"seaice-unet-{encoder}", encoder, use_angle, patch, licence,
                       summary)
     onnx_path = export_onnx(model, out_dir / "model.onnx", use_angle, card=card)
-    card["files"] = {"onnx": onnx_path.name, "sha256": sha256_file(onnx_path),
-                     "state_dict": weights_path.name}
+    card["local_weights"] = onnx_path.name  # the card beside its ONNX runs as a user card
+    card["method"]["files"] = {"onnx": onnx_path.name, "sha256": sha256_file(onnx_path),
+                               "state_dict": weights_path.name}
     card_path = out_dir / "model.json"
     card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
     notes = [f"held-out scene(s): {', '.join(s.path.name for s in holdout_scenes)}",

@@ -103,8 +103,9 @@ def test_card_loads_through_the_runtime_registry(weights, network):
     card = load_card(BUILTIN_CARDS / "nersc-s1-icetype.json")
     assert (card.format, card.architecture, card.licence) == ("keras_hdf5", "nersc_icetype_cnn",
                                                               "GPL-3.0")
-    assert card.head == {"type": "patch", "window": 50, "stride": 50}
-    assert card.inputs.bands == ("HH", "HV") and card.inputs.transform == "db"
+    assert (card.head.type, card.head.window, card.head.stride) == ("patch", 50, 50)
+    assert card.primary.bands == ("HH", "HV") and card.primary.transform == "db"
+    assert card.primary.resolution_m == 40 and "NERSC" in card.method["preprocessing"]
     assert card.weights.sha256 == SHA256
     assert card.weights.url == ("https://raw.githubusercontent.com/nansencenter/s1_icetype_cnn/"
                                 "e60d40ed4213345f3b033712c9fe278012166f61/weights.hdf5")
@@ -113,7 +114,9 @@ def test_card_loads_through_the_runtime_registry(weights, network):
         ("old ice", "#B46432")]
     predictor = load_predictor(card, weights, device="cpu")
     x = varied_windows(8)
-    assert np.abs(predictor(x) - torch_run(network, x)).max() == 0.0
+    result = predictor({"sar": x})
+    assert list(result) == ["probabilities"]
+    assert np.abs(result["probabilities"] - torch_run(network, x)).max() == 0.0
 
 
 def test_card_weights_come_through_the_store_verified_by_sha256(tmp_path, weights):
@@ -159,15 +162,3 @@ def test_bad_files_are_user_errors(tmp_path, weights):
         group.create_dataset("dense_4/kernel:0", data=np.zeros((64, 3), np.float32))
     with pytest.raises(UserError, match="dense_4"):
         icetype_cnn.read_nersc_model(copy)
-
-
-def test_the_dense_engine_refuses_the_patch_card_before_reading(tmp_path, weights):
-    from helpers import write_geotiff
-    from rsai_toolbox.models.runtime.engine import run_on_raster
-
-    card = load_card(BUILTIN_CARDS / "nersc-s1-icetype.json")
-    raster = write_geotiff(tmp_path / "s1.tif", np.full((2, 60, 60), -15, np.float32))
-    with pytest.raises(UserError, match="needs the patch head and the db input transform"):
-        run_on_raster(str(raster), card, load_predictor(card, weights, "cpu"),
-                      str(tmp_path / "out.tif"))
-    assert not list(tmp_path.glob("out*"))

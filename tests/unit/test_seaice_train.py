@@ -10,6 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import f1_score, r2_score
 
+from rsai_toolbox.models.cards import load_card
 from rsai_toolbox.models.errors import UserError
 from rsai_toolbox.models.hub import WeightsStore
 from rsai_toolbox.models.seaice import train as seaice_train
@@ -109,11 +110,16 @@ def test_card_describes_inputs_outputs_and_scores(trained):
     assert sar["name"] == "sar" and sar["bands"] == ["HH", "HV"] and sar["transform"] == "db"
     assert sar["mean"] == [-14.508, -24.701] and sar["std"] == [5.660, 4.747]
     assert angle["bands"] == ["incidence_angle"] and angle["mean"] == [33.998]
-    heads = card["outputs"]["heads"]
-    assert [len(heads[n]["classes"]) for n in ("SIC", "SOD", "FLOE")] == [11, 6, 7]
-    assert card["outputs"]["classes"][5]["name"] == "old ice"
-    assert card["metrics"] == metrics["heldout"]
-    assert card["files"]["sha256"] == sha256_file(Path(metrics["onnx"]))
+    outputs = card["outputs"]
+    assert [o["name"] for o in outputs] == ["SOD", "SIC", "FLOE"]  # SOD: the primary map
+    assert [len(o["classes"]) for o in outputs] == [6, 11, 7]
+    assert outputs[0]["classes"][5]["name"] == "old ice"
+    assert card["method"]["heldout_scores"] == metrics["heldout"]
+    assert card["method"]["files"]["sha256"] == sha256_file(Path(metrics["onnx"]))
+    # the card validates as a v2 card and runs beside its ONNX as a user card
+    loaded = load_card(metrics["card"])
+    assert [o.name for o in loaded.outputs] == ["SOD", "SIC", "FLOE"]
+    assert loaded.local_weights == Path(metrics["onnx"])
     embedded = {p.key: p.value for p in onnx.load(metrics["onnx"]).metadata_props}
     assert json.loads(embedded["rsai_card"])["inputs"] == card["inputs"]
 
