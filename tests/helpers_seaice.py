@@ -233,3 +233,51 @@ def write_ai4arctic_scene(path: Path, rows: int = 64, cols: int = 96, seed: int 
             if data.dtype == np.uint8:
                 var.attrs["_FillValue"] = np.uint8(255)
     return path
+
+
+# -- Sentinel-1 rasters for the sea-ice tools -----------------------------------------------------
+# The released NERSC network was trained on an unpublished input scale (its first batch norm
+# sees HH 138 +/- 32, HV 70 +/- 26). Tests that need all its classes use the released weights
+# through a card whose normalisation maps dB HH -15 +/- 5 and HV -25 +/- 5 onto that scale.
+SCALED_MEAN = [-15.0 - 138.3 * 5 / 32, -25.0 - 70.1 * 5 / 26]
+SCALED_STD = [5 / 32, 5 / 26]
+POLAR_STEREO = 3413  # NSIDC sea-ice polar stereographic north
+ORIGIN = (500000.0, 8000000.0)
+
+
+def scaled_nersc_card(path: Path, weights: Path, card_id: str = "nersc-scaled-test") -> Path:
+    """The built-in NERSC card with the released weights as local file and the test scaling."""
+    from rsai_toolbox.models.registry import BUILTIN_CARDS
+
+    card = json.loads((BUILTIN_CARDS / "nersc-s1-icetype.json").read_text())
+    card.pop("weights")
+    card.update(id=card_id, title="NERSC CNN (test scaling)", local_weights=str(weights))
+    card["inputs"][0].update(mean=SCALED_MEAN, std=SCALED_STD)
+    path.write_text(json.dumps(card), encoding="utf-8")
+    return path
+
+
+def sar_scene(rows: int, cols: int, seed: int = 0, block: int = 50) -> np.ndarray:
+    """Linear HH/HV sigma0 (2, rows, cols) float32: blocks of ice-like levels with speckle
+    (at a window step below the block size, windows mix levels)."""
+    rng = np.random.default_rng(seed)
+    by, bx = -(-rows // block), -(-cols // block)
+    hh = rng.uniform(-25, -5, (by, bx))
+    hv = hh - rng.uniform(5, 15, (by, bx))
+    texture = rng.uniform(0.5, 4, (by, bx))
+    levels = np.stack([hh, hv])
+    db = levels[:, np.arange(rows)[:, None] // block, np.arange(cols)[None, :] // block]
+    tex = texture[np.arange(rows)[:, None] // block, np.arange(cols)[None, :] // block]
+    db = db + tex * rng.normal(0, 1, (2, rows, cols))
+    return (10 ** (db / 10)).astype(np.float32)
+
+
+def write_sar_geotiff(path: Path, linear: np.ndarray, pixel: float = 40.0, db: bool = False,
+                      descriptions=("Sigma0_HH", "Sigma0_HV"), nodata: float | None = None,
+                      epsg: int | None = POLAR_STEREO) -> Path:
+    """A north-up GeoTIFF of ``linear`` (in dB when ``db``) on a polar stereographic grid."""
+    from helpers import write_geotiff
+
+    values = (10 * np.log10(linear)).astype(np.float32) if db else linear
+    return write_geotiff(path, values, (ORIGIN[0], pixel, 0.0, ORIGIN[1], 0.0, -pixel),
+                         epsg=epsg, nodata=nodata, descriptions=descriptions)

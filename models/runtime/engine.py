@@ -193,7 +193,11 @@ def model_outputs(card: ModelCard, results: Mapping[str, np.ndarray]) -> dict[st
 
 
 def _check_channels(card: ModelCard, outputs: Mapping[str, np.ndarray], shape_tail) -> None:
+    """The outputs present (a run may write only some of a multi-output card's) have the
+    channels and per-item shape the card promises."""
     for spec in card.outputs:
+        if spec.name not in outputs:
+            continue
         expected = (spec.channels, *shape_tail)
         got = outputs[spec.name].shape[1:]
         if spec.channels and tuple(got) != tuple(expected):

@@ -235,3 +235,27 @@ def test_output_equal_to_another_output_is_refused(tmp_path, sar):
         run(patch_card(), onnx_predictor(tmp_path / "m.onnx"), {"sar": str(path)},
             [Destination(str(tmp_path / "o.tif")), Destination(str(tmp_path / "o.tif"),
                                                                 grid="windows")])
+
+
+def test_multi_output_dense_card_writes_only_the_outputs_asked_for(tmp_path, sar):
+    """A three-output model (sea-ice U-Net: SOD, SIC, FLOE) with only two of them written."""
+    path, image = sar
+    card = card_from_dict({"id": "multi", "task": "segmentation", "format": "onnx",
+                           "inputs": [{"name": "sar", "bands": ["HH", "HV"]}],
+                           "tiling": {"tile_size": 64, "overlap": 0},
+                           "outputs": [{"name": n, "classes": [{"value": 0, "name": "a"},
+                                                               {"value": 1, "name": "b"}]}
+                                       for n in ("SOD", "SIC", "FLOE")]})
+
+    def model(inputs):
+        x = inputs["sar"]
+        return {"SOD": x, "SIC": -x, "FLOE": x[:, ::-1]}
+
+    run(card, Predictor(model, "numpy"), {"sar": str(path)},
+        [Destination(str(tmp_path / "sod.tif"), "SOD"),
+         Destination(str(tmp_path / "sic.tif"), "SIC")])
+    finite = np.isfinite(image).all(axis=0)
+    sod, sic = read(tmp_path / "sod.tif")[0], read(tmp_path / "sic.tif")[0]
+    assert (sod[finite] == (image[1] > image[0])[finite]).all()
+    assert (sic[finite] == (image[1] < image[0])[finite]).all()
+    assert (sod[~finite] == 255).all() and not (tmp_path / "floe.tif").exists()

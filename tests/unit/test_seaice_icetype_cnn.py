@@ -115,8 +115,8 @@ def test_card_loads_through_the_runtime_registry(weights, network):
     predictor = load_predictor(card, weights, device="cpu")
     x = varied_windows(8)
     result = predictor({"sar": x})
-    assert list(result) == ["probabilities"]
-    assert np.abs(result["probabilities"] - torch_run(network, x)).max() == 0.0
+    assert list(result) == ["ice_type"]
+    assert np.abs(result["ice_type"] - torch_run(network, x)).max() == 0.0
 
 
 def test_card_weights_come_through_the_store_verified_by_sha256(tmp_path, weights):
