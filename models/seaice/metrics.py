@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UserError
-from .scheme import CHARTS, MASKED
+from .scheme import CHARTS, MASKED, ChartClass
 
 WEIGHTS = {"SIC": 2, "SOD": 2, "FLOE": 1}
 METRIC = {"SIC": "R2", "SOD": "weighted F1", "FLOE": "weighted F1"}
@@ -23,16 +23,23 @@ METRIC = {"SIC": "R2", "SOD": "weighted F1", "FLOE": "weighted F1"}
 
 @dataclass
 class ConfusionAccumulator:
-    """Counts (chart class, predicted class) over blocks; rows are the chart."""
+    """Counts (chart class, predicted class) over blocks; rows are the chart. ``classes``:
+    the codes 0..K-1 and their names (default: the AutoICE scheme of ``chart``; a model with
+    its own classes, e.g. NERSC's four, brings its own)."""
 
     chart: str
+    classes: tuple[ChartClass, ...] = ()
     confusion: np.ndarray = field(init=False)
     masked: int = 0
 
     def __post_init__(self):
         if self.chart not in CHARTS:
             raise UserError(f"unknown chart {self.chart!r}; one of {', '.join(CHARTS)}")
-        k = len(CHARTS[self.chart])
+        self.classes = tuple(self.classes) or CHARTS[self.chart]
+        if [c.value for c in self.classes] != list(range(len(self.classes))):
+            raise UserError(f"{self.chart} class codes must be 0, 1, 2, ... without gaps, not "
+                            f"{[c.value for c in self.classes]}")
+        k = len(self.classes)
         self.confusion = np.zeros((k, k), dtype=np.int64)
 
     def update(self, truth: np.ndarray, prediction: np.ndarray) -> None:
@@ -52,7 +59,7 @@ class ConfusionAccumulator:
         self.confusion += np.bincount(t * k + p, minlength=k * k).reshape(k, k)
 
     def scores(self) -> "ChartScores":
-        return chart_scores(self.chart, self.confusion, self.masked)
+        return chart_scores(self.chart, self.confusion, self.masked, self.classes)
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,7 @@ class ChartScores:
     support: np.ndarray  # chart pixels per class
     confusion: np.ndarray
     masked: int
+    classes: tuple[ChartClass, ...] = ()
 
     @property
     def metric(self) -> str:
@@ -75,7 +83,8 @@ class ChartScores:
         return int(self.confusion.sum())
 
 
-def chart_scores(chart: str, confusion: np.ndarray, masked: int = 0) -> ChartScores:
+def chart_scores(chart: str, confusion: np.ndarray, masked: int = 0,
+                 classes: tuple[ChartClass, ...] = ()) -> ChartScores:
     confusion = np.asarray(confusion, dtype=np.int64)
     if confusion.sum() == 0:
         raise UserError(f"no {chart} pixel is valid in both the chart and the prediction "
@@ -90,7 +99,8 @@ def chart_scores(chart: str, confusion: np.ndarray, masked: int = 0) -> ChartSco
         f1 = 2 * tp / (support + predicted)  # NaN where the class appears nowhere
     score = (r2_from_confusion(confusion) if chart == "SIC"
              else float(np.nansum(f1 * support) / support.sum()))
-    return ChartScores(chart, score, f1, precision, recall, support, confusion, int(masked))
+    return ChartScores(chart, score, f1, precision, recall, support, confusion, int(masked),
+                       tuple(classes) or CHARTS[chart])
 
 
 def r2_from_confusion(confusion: np.ndarray) -> float:

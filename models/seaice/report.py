@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 
 from .metrics import AutoIceScores
-from .scheme import CHARTS
 
 
 def write_csv(scores: AutoIceScores, path: str | os.PathLike) -> Path:
@@ -25,14 +24,14 @@ def write_csv(scores: AutoIceScores, path: str | os.PathLike) -> Path:
         out.writerow([name, s.metric, "", "", "", f"{s.score:.6f}"])
         out.writerow([name, "pixels", "", "", "", s.pixels])
         out.writerow([name, "masked", "", "", "", s.masked])
-        for cls in CHARTS[name]:
+        for cls in s.classes:
             v = cls.value
             for metric, values in (("f1", s.f1), ("precision", s.precision),
                                    ("recall", s.recall)):
                 out.writerow([name, metric, v, cls.name, "",
                               "" if np.isnan(values[v]) else f"{values[v]:.6f}"])
             out.writerow([name, "support", v, cls.name, "", int(s.support[v])])
-            for p in CHARTS[name]:
+            for p in s.classes:
                 out.writerow([name, "confusion", v, cls.name, p.value,
                               int(s.confusion[v, p.value])])
     if scores.combined is not None:
@@ -67,7 +66,7 @@ def write_html(scores: AutoIceScores, path: str | os.PathLike, title: str = "Aut
 
 def _chart_section(name: str, s) -> str:
     esc = html.escape
-    classes = CHARTS[name]
+    classes = s.classes
     per_class = "".join(
         f"<tr><td><span class='swatch' style='background:{c.color}'></span>{esc(c.name)}</td>"
         f"<td>{int(s.support[c.value])}</td><td>{_num(s.precision[c.value])}</td>"
