@@ -16,11 +16,14 @@ from .algorithms.pansharpen import Pansharpen
 from .algorithms.pansharpening_quality import PansharpeningQuality
 from .algorithms.polygonize_fields import PolygonizeFields
 from .algorithms.run_model import RunModel
+from .algorithms.sea_ice_scores import SeaIceScores
+from .algorithms.sea_ice_types import SeaIceTypes
 
 ALGORITHMS = (RunModel, DownloadModel, InstallDependencies,
               FarmlandSegmentation, PolygonizeFields, FarmlandPromptMask,
               BayesLandcoverTrain, BayesLandcoverClassify,
-              Pansharpen, PansharpeningQuality)
+              Pansharpen, PansharpeningQuality,
+              SeaIceTypes, SeaIceScores)
 
 
 class RsaiProvider(QgsProcessingProvider):

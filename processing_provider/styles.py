@@ -48,6 +48,22 @@ def write_fill_style(vector_path: str, fill: str = "77,175,74,110", outline: str
     return qml
 
 
+def write_category_style(vector_path: str, field: str, classes: Sequence[tuple[int, str, str]],
+                         layer_name: str = "") -> Path:
+    """Polygons filled by class: each value of ``field`` in its colour, named, as a .qml."""
+    from qgis.core import (QgsCategorizedSymbolRenderer, QgsFillSymbol, QgsRendererCategory,
+                           QgsVectorLayer)
+    source = f"{vector_path}|layername={layer_name}" if layer_name else vector_path
+    layer = QgsVectorLayer(source, "polygons", "ogr")
+    categories = [QgsRendererCategory(value, QgsFillSymbol.createSimple(
+        {"color": colour, "outline_color": "#404040", "outline_width": "0.1"}), name)
+        for value, name, colour in classes]
+    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
+    qml = Path(vector_path).with_suffix(".qml")
+    layer.saveNamedStyle(str(qml))
+    return qml
+
+
 def write_rgb_style(raster_path: str, red: int, green: int, blue: int,
                     percentiles: tuple[float, float] = (2.0, 98.0)) -> Path:
     """Multiband colour composite of three bands, each stretched over its 2-98% range."""

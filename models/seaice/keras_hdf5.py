@@ -10,6 +10,8 @@ imported, and layers that could carry code (``Lambda``, custom classes) are refu
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,9 +53,33 @@ class KerasModel:
         return int(self.layers[-1].params["units"])
 
 
+def import_h5py():
+    """h5py, bound to its own HDF5 library.
+
+    QGIS on Linux links GDAL and GDAL's HDF5 (often another version) into the application, so
+    their symbols are global; a pip wheel of h5py loaded the usual way binds part of its calls
+    to that library and fails ("Not a datatype"). RTLD_DEEPBIND makes h5py's extension modules
+    look up their own libraries first. Windows and macOS bind per library anyway."""
+    if "h5py" in sys.modules:
+        return sys.modules["h5py"]
+    deep = getattr(os, "RTLD_DEEPBIND", 0) if hasattr(sys, "getdlopenflags") else 0
+    flags = sys.getdlopenflags() if deep else 0
+    if deep:
+        sys.setdlopenflags(flags | deep)
+    try:
+        import h5py
+    except ImportError:
+        raise UserError("h5py is needed to read Keras HDF5 weights but is not installed; run "
+                        "the tool rsai:install_dependencies (or pip install h5py).") from None
+    finally:
+        if deep:
+            sys.setdlopenflags(flags)
+    return h5py
+
+
 def read_keras_hdf5(path: str | Path) -> KerasModel:
     """The architecture and weights of a Keras Sequential model saved as HDF5."""
-    import h5py
+    h5py = import_h5py()
 
     path = Path(path)
     if not path.is_file():
