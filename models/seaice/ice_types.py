@@ -137,6 +137,9 @@ def _check_request(card: ModelCard, input_path: str, outputs: IceTypeOutputs,
     if outputs.windows and card.head.type != "patch":
         raise UserError(f"OUTPUT_WINDOWS is the grid of window centres of a patch model; "
                         f"{card.title} classifies every pixel. Leave it empty.")
+    if outputs.polygons and Path(outputs.polygons).suffix.lower() != ".gpkg":
+        raise UserError(f"OUTPUT_POLYGONS {outputs.polygons} must be a GeoPackage (.gpkg); "
+                        "choose a file name ending in .gpkg.")
     inputs = [p for p in (input_path, land_mask) if p]
     raster.check_outputs(outputs.rasters() + ([outputs.polygons] if outputs.polygons else []),
                          inputs)

@@ -23,6 +23,8 @@ types.setDescription("Sea-ice types")
 types.addParameterSources("INPUT", [source.fromModelParameter("INPUT")])
 types.addParameterSources("MODEL", [source.fromModelParameter("MODEL")])
 types.addParameterSources("DEVICE", [source.fromStaticValue(1)])  # cpu
+types.addParameterSources("UNITS", [source.fromStaticValue(0)])  # detect from the values
+types.addParameterSources("BATCH_SIZE", [source.fromStaticValue(1)])
 ice_types = QgsProcessingModelOutput("ice_types", "Ice types")
 ice_types.setChildOutputName("OUTPUT")
 types.setModelOutputs({"ice_types": ice_types})
