@@ -281,3 +281,24 @@ def write_sar_geotiff(path: Path, linear: np.ndarray, pixel: float = 40.0, db: b
     values = (10 * np.log10(linear)).astype(np.float32) if db else linear
     return write_geotiff(path, values, (ORIGIN[0], pixel, 0.0, ORIGIN[1], 0.0, -pixel),
                          epsg=epsg, nodata=nodata, descriptions=descriptions)
+
+
+def write_unreferenced_sar(path: Path, linear: np.ndarray) -> Path:
+    """A GeoTIFF of ``linear`` without geotransform, GCPs or CRS."""
+    from osgeo import gdal
+
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), linear.shape[2], linear.shape[1],
+                                              linear.shape[0], gdal.GDT_Float32)
+    for index, band in enumerate(linear):
+        ds.GetRasterBand(index + 1).WriteArray(band)
+    ds = None
+    return path
+
+
+def tree_digest(path: Path) -> str:
+    """sha256 of a file, or of every file under a folder (a .SAFE product): input untouched?"""
+    import hashlib
+
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()

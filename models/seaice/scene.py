@@ -134,7 +134,8 @@ def choose_bands(card: ModelCard, dataset: gdal.Dataset, bands: Sequence[int] = 
         if all(found):
             chosen = found
             log("INPUT bands found by description: " + ", ".join(
-                f"{name} = band {b} ({descriptions[b - 1]})" for (_, name), b in zip(wanted, chosen)))
+                f"{name} = band {b} ({descriptions[b - 1]})"
+                for (_, name), b in zip(wanted, chosen)))
         else:
             _explain_missing(card, wanted, found, descriptions)
             chosen = list(range(1, count + 1))

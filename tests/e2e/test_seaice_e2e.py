@@ -9,7 +9,6 @@ normalisation onto the network's training scale (helpers_seaice.scaled_nersc_car
 """
 
 import csv
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -189,21 +188,14 @@ def unet_card(env):
     return "unet-e2e"
 
 
-def _no_georeferencing(folder, linear):
-    ds = gdal.GetDriverByName("GTiff").Create(str(folder / "plain.tif"), COLS, ROWS, 2,
-                                              gdal.GDT_Float32)
-    for i in range(2):
-        ds.GetRasterBand(i + 1).WriteArray(linear[i])
-    ds = None
-    return folder / "plain.tif"
-
-
 BAD = {
     "single polarisation": ("nersc-s1-icetype",
                             lambda f, lin: write_sar_geotiff(f / "hh.tif", lin[:1],
                                                              descriptions=("Sigma0_HH",)),
                             "HH only (single polarisation) but"),
-    "no georeferencing": ("nersc-s1-icetype", _no_georeferencing, "is not georeferenced"),
+    "no georeferencing": ("nersc-s1-icetype",
+                          lambda f, lin: write_unreferenced_sar(f / "plain.tif", lin),
+                          "is not georeferenced"),
     "all nodata": ("nersc-s1-icetype",
                    lambda f, lin: write_sar_geotiff(f / "e.tif", np.full_like(lin, np.nan),
                                                     nodata=float("nan")), "is all nodata"),
@@ -215,25 +207,20 @@ BAD = {
 }
 
 
-def _digest(path: Path) -> str:
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
-
-
 @pytest.mark.parametrize("case", list(BAD))
 def test_bad_input_fails_clearly_and_writes_nothing(env, unet_card, tmp_path, case):
     model, make, message = BAD[case]
     folder = tmp_path / "in"
     folder.mkdir()
     path = make(folder, env["linear"])
-    before = _digest(path)
+    before = tree_digest(path)
     out = tmp_path / "out"
     result, log = types(env, f"INPUT={path}", f"MODEL={model}", f"OUTPUT={out / 'c.tif'}",
                         f"OUTPUT_POLYGONS={out / 'p.gpkg'}", check=False)
     assert result.returncode != 0
     assert message in log, log[-2000:]
     assert not out.exists() or not any(out.iterdir())
-    assert _digest(path) == before
+    assert tree_digest(path) == before
 
 
 def test_all_land_fails_and_writes_nothing(env, tmp_path):

@@ -2,7 +2,6 @@
 and styles right, dB and linear input alike, land masks, block averaging to the model's pixel,
 a multi-task U-Net on the dense head, polygons, and bad input refused before anything is
 written."""
-import hashlib
 import re
 import sys
 from pathlib import Path
@@ -16,17 +15,17 @@ from osgeo import gdal, ogr, osr
 from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.cards import card_from_dict, load_card
 from rsai_toolbox.models.errors import Cancelled, UserError
-from rsai_toolbox.models.registry import BUILTIN_CARDS
 from rsai_toolbox.models.runtime.backends import load_predictor
 from rsai_toolbox.models.runtime.engine import RunOptions, normaliser
-from rsai_toolbox.models.seaice import icetype_cnn, sentinel1
+from rsai_toolbox.models.seaice import icetype_cnn
 from rsai_toolbox.models.seaice import train as seaice_train
 from rsai_toolbox.models.seaice.ice_types import IceTypeOutputs, map_ice_types
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import read, write_geotiff  # noqa: E402
 from helpers_seaice import (NERSC_WEIGHTS, ORIGIN, POLAR_STEREO, sar_scene,  # noqa: E402
-                            scaled_nersc_card, write_safe_product, write_sar_geotiff)
+                            scaled_nersc_card, tree_digest, write_safe_product,
+                            write_sar_geotiff, write_unreferenced_sar)
 
 ROWS, COLS = 230, 260
 
@@ -149,13 +148,13 @@ def test_land_polygons_and_land_rasters_become_nodata(nersc, scene, tmp_path):
     wgs84.ImportFromEPSG(4326)
     wgs84.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     polar.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    x0, y0, x1, y1 = ORIGIN[0] - 400, ORIGIN[1] + 400, ORIGIN[0] + 100 * 40, ORIGIN[1] - ROWS * 40 - 400
+    x0, y0 = ORIGIN[0] - 400, ORIGIN[1] + 400
+    x1, y1 = ORIGIN[0] + 100 * 40, ORIGIN[1] - ROWS * 40 - 400
     ring = ogr.Geometry(ogr.wkbLinearRing)
     for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)):
         ring.AddPoint_2D(x, y)
     land = ogr.Geometry(ogr.wkbPolygon)
     land.AddGeometry(ring)
-    land = land.Clone()
     land.Segmentize(100)
     land.Transform(osr.CoordinateTransformation(polar, wgs84))
     gpkg = tmp_path / "land.gpkg"
@@ -223,7 +222,6 @@ def unet(tmp_path_factory):
 def test_multi_task_unet_runs_on_the_dense_head_with_all_three_charts(unet, tmp_path):
     card, model, onnx_path = unet
     predictor = load_predictor(card, onnx_path, "cpu")
-    rng = np.random.default_rng(5)
     linear = sar_scene(96, 128, seed=5, block=24)
     angle = np.tile(np.linspace(20, 45, 128, dtype=np.float32), (96, 1))[None]
     tif = write_geotiff(tmp_path / "s1a.tif", np.concatenate([linear, angle]),
@@ -271,7 +269,8 @@ def test_polygons_are_connected_regions_with_area_and_mean_probability(nersc, sc
         labels, n = ndimage.label(classes == c.value)  # 4-connected, as GDAL traces
         for k in range(1, n + 1):
             inside = labels == k
-            regions.append((c.value, int(inside.sum()), float(probabilities[c.value][inside].mean())))
+            regions.append((c.value, int(inside.sum()),
+                            float(probabilities[c.value][inside].mean())))
     vectors = ogr.Open(out.polygons)  # kept: a layer must not outlive its data source
     layer = vectors.GetLayer("sea_ice_polygons")
     got = sorted((f.GetField("class"), f.GetField("pixels"), f.GetField("mean_probability"),
@@ -283,6 +282,32 @@ def test_polygons_are_connected_regions_with_area_and_mean_probability(nersc, sc
         assert area == pytest.approx(pixels * 0.04 * 0.04)
         assert name == card.classes[value].name
     assert layer.GetSpatialRef().GetAuthorityCode(None) == str(POLAR_STEREO)
+
+
+def test_a_gcp_only_scene_is_warped_north_up_first(nersc, tmp_path):
+    card, _, predictor = nersc
+    linear = sar_scene(ROWS, COLS, seed=4)
+    path = tmp_path / "gcps.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), COLS, ROWS, 2, gdal.GDT_Float32)
+    for index, band in enumerate(linear):
+        ds.GetRasterBand(index + 1).WriteArray(band)
+        ds.GetRasterBand(index + 1).SetDescription(("HH", "HV")[index])
+    wgs84 = osr.SpatialReference()
+    wgs84.ImportFromEPSG(4326)
+    # about 40 m pixels near 75 N, the image rotated against north as a GRD swath is
+    corners = [(0, 0, -20.0, 75.30), (COLS, 0, -19.62, 75.33), (0, ROWS, -20.03, 75.22),
+               (COLS, ROWS, -19.65, 75.25)]
+    ds.SetGCPs([gdal.GCP(lon, lat, 0, px, ln) for px, ln, lon, lat in corners],
+               wgs84.ExportToWkt())
+    ds = None
+    callbacks, logs, _ = collect()
+    out = IceTypeOutputs(str(tmp_path / "c.tif"))
+    result = map_ice_types(card, predictor, str(path), out, callbacks=callbacks)
+    classes, cds = read(out.classes)
+    gt = cds.GetGeoTransform()
+    assert gt[2] == gt[4] == 0 and gt[1] > 0 > gt[5]  # north-up
+    assert cds.GetSpatialRef().GetAuthorityCode(None) == str(POLAR_STEREO)  # beyond 60 N
+    assert 30 < result.pixel_m < 50 and (classes != 255).sum() > 0.3 * classes.size
 
 
 def test_cancel_leaves_no_output(nersc, scene, tmp_path):
@@ -298,15 +323,6 @@ def test_cancel_leaves_no_output(nersc, scene, tmp_path):
 
 
 # --------------------------------------------------------------------------- bad input
-def _no_georeferencing(folder, linear):
-    ds = gdal.GetDriverByName("GTiff").Create(str(folder / "plain.tif"), COLS, ROWS, 2,
-                                              gdal.GDT_Float32)
-    for i in range(2):
-        ds.GetRasterBand(i + 1).WriteArray(linear[i])
-    ds = None
-    return folder / "plain.tif"
-
-
 BAD_INPUTS = {
     "single polarisation": (lambda f, lin: write_sar_geotiff(f / "hh.tif", lin[:1],
                                                              descriptions=("Sigma0_HH",)),
@@ -314,7 +330,8 @@ BAD_INPUTS = {
     "one band, no description": (lambda f, lin: write_sar_geotiff(f / "one.tif", lin[:1],
                                                                   descriptions=()),
                                  "needs HH and HV: give a dual-polarisation product"),
-    "no georeferencing": (_no_georeferencing, "is not georeferenced"),
+    "no georeferencing": (lambda f, lin: write_unreferenced_sar(f / "plain.tif", lin),
+                          "is not georeferenced"),
     "no CRS": (lambda f, lin: write_sar_geotiff(f / "nocrs.tif", lin, epsg=None),
                "no coordinate reference system"),
     "all nodata": (lambda f, lin: write_sar_geotiff(f / "empty.tif", np.full_like(lin, -9999),
@@ -329,12 +346,6 @@ BAD_INPUTS = {
 }
 
 
-def _digest(path: Path) -> str:
-    files = sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).is_dir() \
-        else [Path(path)]
-    return hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()
-
-
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_refused_naming_problem_and_fix(nersc, tmp_path, case):
     card, _, predictor = nersc
@@ -342,7 +353,7 @@ def test_bad_input_is_refused_naming_problem_and_fix(nersc, tmp_path, case):
     source = tmp_path / "in"
     source.mkdir()
     path = make(source, sar_scene(ROWS, COLS))
-    before = _digest(path)
+    before = tree_digest(path)
     out = tmp_path / "out"
     with pytest.raises(UserError, match=re.escape(message)) as error:
         map_ice_types(card, predictor, str(path),
@@ -350,7 +361,7 @@ def test_bad_input_is_refused_naming_problem_and_fix(nersc, tmp_path, case):
                                      polygons=str(out / "p.gpkg")))
     print(f"{case}: {error.value}")
     assert not out.exists() or list(out.iterdir()) == []
-    assert _digest(path) == before
+    assert tree_digest(path) == before
 
 
 def test_all_land_and_missing_angle_and_absent_heads_are_refused(nersc, unet, scene, tmp_path):

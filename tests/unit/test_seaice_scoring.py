@@ -105,7 +105,8 @@ def test_bad_rasters_are_refused(tmp_path):
     truth = codes(rng, 6)
     chart = str(write_geotiff(tmp_path / "c.tif", truth, GT))
     two = str(write_geotiff(tmp_path / "two.tif", np.stack([truth, truth]), GT))
-    fractions = str(write_geotiff(tmp_path / "f.tif", rng.random(truth.shape).astype(np.float32), GT))
+    fractions = str(write_geotiff(tmp_path / "f.tif",
+                                  rng.random(truth.shape).astype(np.float32), GT))
     beyond = str(write_geotiff(tmp_path / "b.tif", np.full(truth.shape, 9, np.uint8), GT))
     for prediction, message in ((two, "has 2 bands; give a single-band raster"),
                                 (fractions, "holds fractional values"),
