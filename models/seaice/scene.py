@@ -289,7 +289,7 @@ def _vector_layer(vector, layer, path):
 
 
 def _bounds(grid: Grid) -> tuple[float, float, float, float]:
-    if grid.rotated:
+    if grid.geotransform[2] or grid.geotransform[4]:  # rotated
         raise UserError("the scene's grid is rotated; warp it north-up before using a land "
                         "mask (Raster > Projections > Warp).")
     return grid.bounds()
