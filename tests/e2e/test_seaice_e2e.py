@@ -28,7 +28,8 @@ from rsai_toolbox.models.seaice import train as seaice_train
 
 from helpers import qgis_process, read, write_geotiff
 from helpers_seaice import (NERSC_WEIGHTS, ORIGIN, POLAR_STEREO, sar_scene, scaled_nersc_card,
-                            write_safe_product, write_sar_geotiff)
+                            tree_digest, write_safe_product, write_sar_geotiff,
+                            write_unreferenced_sar)
 
 SHA256 = "f9b18b7005d42f9405bda1da53662b7175c5bc39f051d5b49b79be17cd8889e9"
 ROWS, COLS = 230, 260
