@@ -456,76 +456,113 @@ def _run_patches(card, predictor, sources, destinations, options, callbacks,
     column_of_pixel = windows.nearest(np.arange(width), windows.cols)
     under_windows = np.arange(width) < windows.covered[0]
     next_pixel_row = 0
-    with raster.committed_outputs(pixel_writers.outputs() + window_writers.outputs()):
+
+    def finish(j: int, row: "WindowRow", results) -> None:
+        """Scores of window row ``j`` to the sink and both grids."""
+        nonlocal next_pixel_row
+        row_outputs, row_valid = row.scores(card, results, window_sink)
+        window_writers.write({k: v[:, None, :] for k, v in row_outputs.items()},
+                             row_valid[None, :], 0, j)
+        # The pixel rows whose nearest window row is j (all under window row j); the rows
+        # below the last window row stay nodata.
+        last = height if j == windows.rows - 1 else \
+            j * windows.stride + (windows.window + windows.stride) // 2
+        rows = np.arange(next_pixel_row, last)
+        if pixel_writers.chosen:
+            expanded = {k: np.repeat(v[:, None, column_of_pixel], rows.size, axis=1)
+                        for k, v in row_outputs.items()}
+            inside = np.clip(rows - j * windows.stride, 0, windows.window - 1)
+            valid = row.pixel_valid[inside] & (rows < windows.covered[1])[:, None]
+            valid &= (row_valid[column_of_pixel] & under_windows)[None, :]
+            result.valid_pixels += int(valid.sum())
+            pixel_writers.write(expanded, valid, 0, int(rows[0]))
+        next_pixel_row = last
+        callbacks.progress((j + 1) / windows.rows)
+
+    # Like the dense head: the model runs in a worker thread on row j while this thread reads
+    # row j + 1, then writes row j.
+    with raster.committed_outputs(pixel_writers.outputs() + window_writers.outputs()), \
+            ThreadPoolExecutor(1) as model_thread:
+        pending = None
         for j in range(windows.rows):
             callbacks.check_cancelled()
-            row_outputs, row_valid, pixel_valid = _score_window_row(
-                card, predictor, sources, windows, j, chunk, per_call, window_sink)
-            window_writers.write({k: v[:, None, :] for k, v in row_outputs.items()},
-                                 row_valid[None, :], 0, j)
-            # The pixel rows whose nearest window row is j (all under window row j); the
-            # rows below the last window row stay nodata.
-            last = height if j == windows.rows - 1 else \
-                j * windows.stride + (windows.window + windows.stride) // 2
-            rows = np.arange(next_pixel_row, last)
-            if pixel_writers.chosen:
-                expanded = {k: np.repeat(v[:, None, column_of_pixel], rows.size, axis=1)
-                            for k, v in row_outputs.items()}
-                inside = np.clip(rows - j * windows.stride, 0, windows.window - 1)
-                valid = pixel_valid[inside] & (rows < windows.covered[1])[:, None]
-                valid &= (row_valid[column_of_pixel] & under_windows)[None, :]
-                result.valid_pixels += int(valid.sum())
-                pixel_writers.write(expanded, valid, 0, int(rows[0]))
-            next_pixel_row = last
-            callbacks.progress((j + 1) / windows.rows)
+            row = WindowRow.read(sources, card.primary.name, windows, j, chunk, per_call)
+            running = (j, row, [model_thread.submit(predictor, part) for part in row.parts])
+            if pending:
+                finish(pending[0], pending[1], [f.result() for f in pending[2]])
+            pending = running
+        finish(pending[0], pending[1], [f.result() for f in pending[2]])
     result.outputs = [d.path for d in pixel_writers.chosen + window_writers.chosen]
     return result
 
 
-def _score_window_row(card, predictor, sources, windows: WindowGrid, j: int, chunk: int,
-                      per_call: int, window_sink):
-    """Scores (name -> (K, cols)) and validity of window row ``j``, and the validity of the
-    pixel strip under it (window rows, raster width)."""
-    from numpy.lib.stride_tricks import sliding_window_view
+@dataclass
+class WindowRow:
+    """One row of windows read and cut for the model: ``parts`` are the model calls (at most
+    ``per_call`` windows each, never across a column chunk), ``chunks`` the (first, last + 1)
+    window columns of each strip read, ``enough`` which windows have at least half their
+    pixels real, ``pixel_valid`` the validity of the pixel strip under the row."""
 
-    w, s = windows.window, windows.stride
-    y = j * s
-    primary_width = sources[card.primary.name].grid.width
-    scores: dict[str, list[np.ndarray]] = {}
-    valid_windows, strip_valid = [], np.zeros((w, primary_width), bool)
-    for i0 in range(0, windows.cols, chunk):
-        i1 = min(windows.cols, i0 + chunk)
-        x0, width = i0 * s, (i1 - 1 - i0) * s + w
-        arrays, valid = {}, np.ones((w, width), bool)
-        for name, source in sources.items():
-            r = source.spec.ratio
-            block = source.read(x0 // r, y // r, width // r, w // r)
-            valid &= _upsample(block.valid, r)
-            view = sliding_window_view(block.values, (w // r, w // r), axis=(1, 2))
-            batch = np.ascontiguousarray(view[:, 0, ::s // r].transpose(1, 0, 2, 3))
-            _fill_windows(batch, sliding_window_view(block.valid, (w // r, w // r))[0, ::s // r])
-            arrays[name] = normaliser(source.spec)(batch)
-        strip_valid[:, x0:x0 + width] = valid
-        fraction = sliding_window_view(valid, (w, w))[0, ::s].mean(axis=(1, 2))
-        enough = fraction >= 0.5
-        chunk_scores: dict[str, list[np.ndarray]] = {}
-        for start in range(0, i1 - i0, per_call):
-            part = {k: v[start:start + per_call] for k, v in arrays.items()}
-            outputs = model_outputs(card, predictor(part))
+    row: int
+    windows: WindowGrid
+    parts: list[dict[str, np.ndarray]]
+    part_chunks: list[int]
+    chunks: list[tuple[int, int]]
+    enough: np.ndarray
+    pixel_valid: np.ndarray
+
+    @classmethod
+    def read(cls, sources, primary: str, windows: WindowGrid, j: int, chunk: int,
+             per_call: int) -> "WindowRow":
+        from numpy.lib.stride_tricks import sliding_window_view
+
+        w, s = windows.window, windows.stride
+        y = j * s
+        pixel_valid = np.zeros((w, sources[primary].grid.width), bool)
+        parts, part_chunks, chunks, enough = [], [], [], []
+        for i0 in range(0, windows.cols, chunk):
+            i1 = min(windows.cols, i0 + chunk)
+            x0, width = i0 * s, (i1 - 1 - i0) * s + w
+            arrays, valid = {}, np.ones((w, width), bool)
+            for name, source in sources.items():
+                r = source.spec.ratio
+                block = source.read(x0 // r, y // r, width // r, w // r)
+                valid &= _upsample(block.valid, r)
+                view = sliding_window_view(block.values, (w // r, w // r), axis=(1, 2))
+                batch = np.ascontiguousarray(view[:, 0, ::s // r].transpose(1, 0, 2, 3))
+                _fill_windows(batch, sliding_window_view(block.valid,
+                                                         (w // r, w // r))[0, ::s // r])
+                arrays[name] = normaliser(source.spec)(batch)
+            pixel_valid[:, x0:x0 + width] = valid
+            enough.append(sliding_window_view(valid, (w, w))[0, ::s].mean(axis=(1, 2)) >= 0.5)
+            for start in range(0, i1 - i0, per_call):
+                parts.append({k: v[start:start + per_call] for k, v in arrays.items()})
+                part_chunks.append(len(chunks))
+            chunks.append((i0, i1))
+        return cls(j, windows, parts, part_chunks, chunks, np.concatenate(enough), pixel_valid)
+
+    def scores(self, card: ModelCard, results, window_sink) -> tuple[dict, np.ndarray]:
+        """The model's results for this row: name -> (K, window columns), after activation,
+        handed to the window sink chunk by chunk; and which windows are valid."""
+        by_chunk: list[dict[str, list[np.ndarray]]] = [{} for _ in self.chunks]
+        for index, values in zip(self.part_chunks, results):
+            outputs = model_outputs(card, values)
             _check_channels(card, outputs, ())
-            for name, values in outputs.items():
-                chunk_scores.setdefault(name, []).append(values)
-        chunk_scores = {name: np.concatenate(parts) for name, parts in chunk_scores.items()}
-        for name, values in chunk_scores.items():
-            scores.setdefault(name, []).append(values)
-        valid_windows.append(enough)
+            for name, array in outputs.items():
+                by_chunk[index].setdefault(name, []).append(array)
+        merged = [{name: np.concatenate(parts) for name, parts in chunk.items()}
+                  for chunk in by_chunk]
         if window_sink is not None:
-            cols = np.arange(i0, i1)
-            footprints = np.stack([cols * s, np.full_like(cols, y), cols * s + w,
-                                   np.full_like(cols, y + w)], axis=1)
-            window_sink(WindowBatch(j, cols, footprints, chunk_scores, enough))
-    row = {name: np.concatenate(parts).T.astype(np.float32) for name, parts in scores.items()}
-    return row, np.concatenate(valid_windows), strip_valid
+            w, s, y = self.windows.window, self.windows.stride, self.row * self.windows.stride
+            for (i0, i1), outputs in zip(self.chunks, merged):
+                cols = np.arange(i0, i1)
+                footprints = np.stack([cols * s, np.full_like(cols, y), cols * s + w,
+                                       np.full_like(cols, y + w)], axis=1)
+                window_sink(WindowBatch(self.row, cols, footprints, outputs,
+                                        self.enough[i0:i1]))
+        row = {name: np.concatenate([chunk[name] for chunk in merged]).T.astype(np.float32)
+               for name in merged[0]}
+        return row, self.enough
 
 
 def _fill_windows(batch: np.ndarray, valid: np.ndarray) -> None:
