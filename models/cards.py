@@ -72,6 +72,8 @@ class InputSpec:
     pad: str = "reflect"  # how tiles are filled past the raster's edge
     optional: bool = False
     resolution_m: float | None = None  # ground resolution the model was trained at
+    to_model: bool = True  # False: read only for the grid and nodata (e.g. the output grid
+    # of a model that sees a coarser copy of it), never fed to the network
 
 
 @dataclass(frozen=True)
@@ -292,6 +294,7 @@ def _input(keys: _Keys, count: int) -> InputSpec:
                      problem=f"must be one of {PADDING}"),
         optional=keys.get("optional", bool, False),
         resolution_m=keys.get("resolution_m", float, None, **positive),
+        to_model=keys.get("to_model", bool, True),
     )
     if spec.std is not None and min(spec.std) <= 0:
         raise keys.fail("std", f"must be positive, not {list(spec.std)}")
@@ -393,7 +396,7 @@ def card_to_dict(card: ModelCard) -> dict:
     def input_dict(spec: InputSpec) -> dict:
         data = {"name": spec.name, "bands": list(spec.bands), "transform": spec.transform,
                 "scale": spec.scale, "ratio": spec.ratio, "resampling": spec.resampling,
-                "pad": spec.pad, "optional": spec.optional}
+                "pad": spec.pad, "optional": spec.optional, "to_model": spec.to_model}
         for key in ("mean", "std"):
             if getattr(spec, key) is not None:
                 data[key] = list(getattr(spec, key))

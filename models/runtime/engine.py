@@ -316,14 +316,18 @@ def _read_batch(card: ModelCard, sources: dict[str, InputSource], tiles: Sequenc
     arrays, valid = {}, [np.ones((size, size), bool) for _ in tiles]
     for name, source in sources.items():
         r = source.spec.ratio
-        batch = np.empty((len(tiles), len(source.bands), size // r, size // r), np.float32)
-        for slot, tile, mask in zip(batch, tiles, valid):
+        batch = np.empty((len(tiles) if source.spec.to_model else 1, len(source.bands),
+                          size // r, size // r), np.float32)
+        for index, (tile, mask) in enumerate(zip(tiles, valid)):
+            slot = batch[index if source.spec.to_model else 0]
             block = source.read(tile.x // r, tile.y // r, size // r, size // r, out=slot)
-            filled = fill_invalid(block, source.spec.pad)
-            if filled is not slot:
-                slot[:] = filled
             mask &= _upsample(block.valid, r)
-        arrays[name] = normaliser(source.spec)(batch)
+            if source.spec.to_model:
+                filled = fill_invalid(block, source.spec.pad)
+                if filled is not slot:
+                    slot[:] = filled
+        if source.spec.to_model:
+            arrays[name] = normaliser(source.spec)(batch)
     return arrays, valid
 
 
@@ -528,6 +532,8 @@ class WindowRow:
                 r = source.spec.ratio
                 block = source.read(x0 // r, y // r, width // r, w // r)
                 valid &= _upsample(block.valid, r)
+                if not source.spec.to_model:
+                    continue
                 view = sliding_window_view(block.values, (w // r, w // r), axis=(1, 2))
                 batch = np.ascontiguousarray(view[:, 0, ::s // r].transpose(1, 0, 2, 3))
                 _fill_windows(batch, sliding_window_view(block.valid,
@@ -618,8 +624,9 @@ def pixel_rows(card: ModelCard, sources: dict[str, InputSource], tile: Tile, hal
     if features is not None:
         stack = features(blocks)
     else:
-        stack = np.concatenate([b[:, halo:halo + tile.height, halo:halo + tile.width]
-                                for b in blocks.values()])
+        stack = np.concatenate([block[:, halo:halo + tile.height, halo:halo + tile.width]
+                                for name, block in blocks.items()
+                                if sources[name].spec.to_model])
     valid &= np.isfinite(stack).all(axis=0)
     return np.ascontiguousarray(stack[:, valid].T, dtype=np.float32), valid
 

@@ -100,7 +100,7 @@ def map_ice_types(card: ModelCard, predictor: Predictor, input_path: str,
         # The engine commits its rasters only when complete; what fails after that takes
         # them away again.
         result.run = engine.run(
-            run_card, model_inputs_only(predictor, card, factor),
+            run_card, scores_on_input_pixels(predictor, card, factor),
             {spec.name: str(vrt) for spec in run_card.inputs}, destinations,
             _in_input_pixels(options, factor),
             callbacks.part(0, 0.9 if outputs.polygons else 1.0))
@@ -153,7 +153,7 @@ def on_model_grid(card: ModelCard, factor: int) -> ModelCard:
         return card
     sar = card.primary
     grid_input = InputSpec(bands=sar.bands, name=SCENE_GRID, transform=sar.transform,
-                           pad=sar.pad)
+                           pad=sar.pad, to_model=False)
     coarse = tuple(replace(spec, ratio=factor, resampling="average") for spec in card.inputs)
     head = card.head
     if head.type == "patch":
@@ -163,14 +163,13 @@ def on_model_grid(card: ModelCard, factor: int) -> ModelCard:
     return replace(card, inputs=(grid_input, *coarse), head=head, tiling=tiling)
 
 
-def model_inputs_only(predictor: Predictor, card: ModelCard, factor: int) -> Predictor:
-    """The model fed only its own inputs; a dense model's scores brought back from its pixels
-    to the input's (each input pixel takes its model pixel's scores)."""
-    names = {spec.name for spec in card.inputs}
+def scores_on_input_pixels(predictor: Predictor, card: ModelCard, factor: int) -> Predictor:
+    """A dense model's scores brought back from its pixels to the input's (each input pixel
+    takes its model pixel's scores); the scene-grid input never reaches the model."""
     dense = card.head.type == "dense" and factor > 1
 
     def run(arrays):
-        results = predictor({k: v for k, v in arrays.items() if k in names})
+        results = predictor(arrays)
         if dense:
             results = {k: np.repeat(np.repeat(v, factor, axis=-2), factor, axis=-1)
                        for k, v in results.items()}

@@ -108,9 +108,6 @@ def export_onnx(network, path: str | Path, window: int = WINDOW, bands: int = le
     ``probabilities`` (N, classes); the batch size is dynamic."""
     import torch
 
-    path = Path(path)
-    dummy = torch.zeros(1, bands, window, window)
-    torch.onnx.export(network.cpu().eval(), (dummy,), str(path), input_names=[INPUT_NAME],
-                      output_names=[OUTPUT_NAME], opset_version=17, dynamo=False,
-                      dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
-    return path
+    from ..runtime.onnx_export import export_onnx as export
+    return export(network, {INPUT_NAME: torch.zeros(1, bands, window, window)}, path,
+                  [OUTPUT_NAME], dynamic_size=False)

@@ -2,7 +2,9 @@
 
 A Keras ``model.save("x.hdf5")`` file holds the architecture as JSON in the ``model_config``
 attribute and every layer's weights in ``model_weights/<layer>/<weight name>``. We read both with
-h5py and turn each layer into a small framework-free ``Layer`` (kind + parameters + arrays), so
+GDAL's multidimensional HDF5 reader (the HDF5 library QGIS already has: a second one, as an h5py
+wheel brings, does not load cleanly beside it) and turn each layer into a small framework-free
+``Layer`` (kind + parameters + arrays), so
 the network can be rebuilt in torch and in NumPy from the same description. TensorFlow is never
 imported, and layers that could carry code (``Lambda``, custom classes) are refused, not run.
 """
@@ -10,8 +12,6 @@ imported, and layers that could carry code (``Lambda``, custom classes) are refu
 from __future__ import annotations
 
 import json
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,65 +53,50 @@ class KerasModel:
         return int(self.layers[-1].params["units"])
 
 
-def import_h5py():
-    """h5py, bound to its own HDF5 library.
-
-    QGIS on Linux links GDAL and GDAL's HDF5 (often another version) into the application, so
-    their symbols are global; a pip wheel of h5py loaded the usual way binds part of its calls
-    to that library and fails ("Not a datatype"). RTLD_DEEPBIND makes h5py's extension modules
-    look up their own libraries first. Windows and macOS bind per library anyway."""
-    if "h5py" in sys.modules:
-        return sys.modules["h5py"]
-    deep = getattr(os, "RTLD_DEEPBIND", 0) if hasattr(sys, "getdlopenflags") else 0
-    flags = sys.getdlopenflags() if deep else 0
-    if deep:
-        sys.setdlopenflags(flags | deep)
-    try:
-        import h5py
-    except ImportError:
-        raise UserError("h5py is needed to read Keras HDF5 weights but is not installed; run "
-                        "the tool rsai:install_dependencies (or pip install h5py).") from None
-    finally:
-        if deep:
-            sys.setdlopenflags(flags)
-    return h5py
-
-
 def read_keras_hdf5(path: str | Path) -> KerasModel:
     """The architecture and weights of a Keras Sequential model saved as HDF5."""
-    h5py = import_h5py()
+    from osgeo import gdal
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"Keras weights file {path} does not exist.")
     try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise UserError(f"{path} is not an HDF5 file ({exc}); a Keras model saved with "
-                        "model.save('model.hdf5') is expected.") from exc
-    with handle:
-        config_text = _text(handle.attrs.get("model_config"))
-        if not config_text:
-            raise UserError(f"{path} holds weights only (no model_config attribute): the "
-                            "network cannot be rebuilt from it. Use the file saved with "
-                            "model.save(), which stores the architecture too.")
-        config = json.loads(config_text)
-        weights_group = handle["model_weights"] if "model_weights" in handle else handle
-        layers, input_shape = _parse_sequential(config, path)
-        layers = tuple(Layer(layer.kind, layer.name, layer.params,
-                             _layer_weights(weights_group, layer.name, path))
-                       for layer in layers)
-        keras_version = _text(handle.attrs.get("keras_version"))
-        backend = _text(handle.attrs.get("backend"))
-    model = KerasModel(layers, input_shape, keras_version, backend)
+        dataset = gdal.OpenEx(str(path), gdal.OF_MULTIDIM_RASTER | gdal.OF_READONLY,
+                              allowed_drivers=["HDF5"])
+        reason = "GDAL cannot read it"
+    except RuntimeError as exc:
+        dataset, reason = None, str(exc)
+    if dataset is None:
+        raise UserError(f"{path} is not an HDF5 file ({reason}); a Keras model saved with "
+                        "model.save('model.hdf5') is expected.")
+    root = dataset.GetRootGroup()
+    config_text = _attribute(root, "model_config")
+    if not config_text:
+        raise UserError(f"{path} holds weights only (no model_config attribute): the network "
+                        "cannot be rebuilt from it. Use the file saved with model.save(), which "
+                        "stores the architecture too.")
+    config = json.loads(config_text)
+    weights_group = root.OpenGroup("model_weights") if "model_weights" in (
+        root.GetGroupNames() or []) else root
+    layers, input_shape = _parse_sequential(config, path)
+    layers = tuple(Layer(layer.kind, layer.name, layer.params,
+                         _layer_weights(weights_group, layer.name, path))
+                   for layer in layers)
+    model = KerasModel(layers, input_shape, _attribute(root, "keras_version"),
+                       _attribute(root, "backend"))
     check_weight_shapes(model, str(path))
     return model
 
 
-def _text(value) -> str:
-    if value is None:
+def _attribute(group, name: str):
+    """A text (or list of texts) attribute of an HDF5 group; "" when it has none."""
+    if name not in [a.GetName() for a in group.GetAttributes() or []]:
         return ""
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+    attribute = group.GetAttribute(name)
+    if attribute.GetTotalElementsCount() == 0:  # e.g. the weight names of Flatten: none
+        return []
+    value = attribute.Read()
+    return value.decode("utf-8") if isinstance(value, bytes) else value
 
 
 def _parse_sequential(config: dict, path: Path) -> tuple[list[Layer], tuple[int, int, int]]:
@@ -188,14 +173,18 @@ def _activation(cfg: dict, name: str, path: Path) -> str:
 
 def _layer_weights(group, layer_name: str, path: Path) -> dict[str, np.ndarray]:
     """``{"kernel": array, "bias": array, ...}`` of one layer, by the names Keras recorded."""
-    if layer_name not in group:
+    if layer_name not in (group.GetGroupNames() or []):
         raise UserError(f"{path}: no weights stored for layer {layer_name}")
-    layer_group = group[layer_name]
+    layer_group = group.OpenGroup(layer_name)
+    names = _attribute(layer_group, "weight_names") or []
     weights = {}
-    for full_name in layer_group.attrs.get("weight_names", []):
-        full_name = _text(full_name)
-        short = full_name.rsplit("/", 1)[-1].split(":")[0]
-        weights[short] = np.asarray(layer_group[full_name], dtype=np.float32)
+    for full_name in [names] if isinstance(names, str) else names:
+        *groups, array_name = full_name.split("/")
+        holder = layer_group
+        for part in groups:
+            holder = holder.OpenGroup(part)
+        short = array_name.split(":")[0]
+        weights[short] = np.asarray(holder.OpenMDArray(array_name).ReadAsArray(), np.float32)
     return weights
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from ..hub import WeightsSource, WeightsStore, sha256_file
+from ..runtime.onnx_export import export_onnx as export
 from . import report
 from .metrics import WEIGHTS, ConfusionAccumulator, combine
 from .sar import AI4ARCTIC_PIXEL_M, AI4ARCTIC_STATS
@@ -312,22 +313,11 @@ def evaluate(model, scenes: list[Scene], tile: int = 512, use_angle: bool = True
 def export_onnx(model, path: Path, use_angle: bool, size: int = 64,
                 card: dict | None = None) -> Path:
     """ONNX with inputs sar (+ angle), outputs SIC, SOD, FLOE; dynamic batch, rows, cols."""
-    import onnx
     import torch
 
-    model = model.cpu().eval()
     names = ["sar", "angle"] if use_angle else ["sar"]
-    dummies = tuple(torch.zeros(1, 2 if n == "sar" else 1, size, size) for n in names)
-    axes = {0: "batch", 2: "rows", 3: "cols"}
-    torch.onnx.export(model, dummies, str(path), input_names=names, output_names=list(TARGETS),
-                      dynamic_axes={n: axes for n in [*names, *TARGETS]}, opset_version=17,
-                      dynamo=False)
-    if card is not None:
-        proto = onnx.load(str(path))
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = "rsai_card", json.dumps(card)
-        onnx.save(proto, str(path))
-    return path
+    inputs = {n: torch.zeros(1, 2 if n == "sar" else 1, size, size) for n in names}
+    return export(model, inputs, path, list(TARGETS), card)
 
 
 def model_card(model_id: str, encoder: str, use_angle: bool, tile: int, licence: str,
