@@ -432,6 +432,8 @@ def card_to_dict(card: ModelCard) -> dict:
         data["weights"] = {f.name: getattr(card.weights, f.name)
                            for f in dataclass_fields(card.weights)
                            if getattr(card.weights, f.name) is not None}
+        if card.weights.revision_open:
+            data["weights"]["revision"] = None  # open on purpose: pinned at the first download
     if card.local_weights is not None:
         data["local_weights"] = str(card.local_weights)
     if card.architecture:

@@ -6,7 +6,10 @@ Everything lives under one cache folder owned by a ``WeightsStore`` instance; no
 or writes global state after construction, so a store can be rebuilt on any worker.
 
 Weights without a published checksum are trusted on first use: the sha256 of the first download
-is recorded in ``<cache>/tofu.json`` and every later use is checked against it.
+is recorded in ``<cache>/tofu.json`` and every later use is checked against it. A Hub source may
+also leave its revision open (``"revision": null`` in a card, for repos whose commit was not known
+when the card was written): the first download resolves the repo's current commit, records it
+with the file's sha256 in the same record, and both are pinned from then on.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import os
 import re
 import tempfile
 import urllib.parse
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +36,7 @@ _HUB_REF_FORM = f"owner/repo@<40-hex commit>:path/in/repo, e.g. {_HUB_REF_EXAMPL
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _CHUNK = 1 << 20
 _TOFU_FILE = "tofu.json"
+_OPEN_REVISION = "pinned-at-first-download"
 
 
 def _is_offline_env() -> bool:
@@ -96,7 +100,7 @@ class WeightsSource:
     """Where a model's weights come from."""
 
     repo_id: str | None = None  # Hugging Face repo, e.g. "torchgeo/ftw"
-    revision: str | None = None  # pinned commit (40 hex) -- required with repo_id
+    revision: str | None = None  # pinned commit (40 hex); None: pinned at the first download
     filename: str | None = None  # path inside the repo
     url: str | None = None  # authors' own hosting (https), alternative to repo_id
     sha256: str | None = None  # None => trust on first use (recorded at first download)
@@ -113,13 +117,15 @@ class WeightsSource:
             if not _REPO_ID.match(self.repo_id) or "--" in self.repo_id or ".." in self.repo_id:
                 raise UserError(f"{self.repo_id!r} is not a Hugging Face repo id; expected 'owner/name', "
                                 "e.g. 'torchgeo/ftw'.")
-            if self.revision is None or not _HEX40.match(self.revision):
-                raise UserError(
-                    f"weights from {self.repo_id} need a pinned revision: the full 40-hex commit id "
-                    f"(got {self.revision!r}); branch names like 'main' move and are not accepted. "
-                    "Copy the commit id from the repo's 'Files and versions' history."
-                )
-            object.__setattr__(self, "revision", self.revision.lower())
+            if self.revision is not None:
+                if not _HEX40.match(self.revision):
+                    raise UserError(
+                        f"weights from {self.repo_id} need a pinned revision: the full 40-hex commit id "
+                        f"(got {self.revision!r}); branch names like 'main' move and are not accepted. "
+                        "Copy the commit id from the repo's 'Files and versions' history, or write "
+                        "null to pin the repo's current commit at the first download."
+                    )
+                object.__setattr__(self, "revision", self.revision.lower())
             if self.filename is None:
                 raise UserError(f"weights from {self.repo_id} need a filename inside the repo.")
             _check_repo_path(self.filename, f"weights from {self.repo_id}")
@@ -140,6 +146,9 @@ class WeightsSource:
         if unknown:
             raise UserError(f"unknown weights source key(s) {', '.join(unknown)}; "
                             f"allowed: {', '.join(sorted(allowed))}.")
+        if "repo_id" in d and "revision" not in d:  # an open revision is written out, never implied
+            raise UserError(f"weights from {d['repo_id']} need a revision: the full 40-hex commit id, "
+                            "or null to pin the repo's current commit at the first download.")
         values = {}
         for k, v in d.items():
             if v is not None and not isinstance(v, str):
@@ -175,15 +184,24 @@ class WeightsSource:
     def is_hub(self) -> bool:
         return self.repo_id is not None
 
+    @property
+    def revision_open(self) -> bool:
+        """A Hub source whose commit is pinned at its first download, not in the card."""
+        return self.is_hub and self.revision is None
+
     def identity(self) -> str:
         """Stable key of what is fetched (not of its checksum): used for the trust-on-first-use record."""
+        if self.revision_open:
+            return f"hf:{self.repo_id}@{_OPEN_REVISION}:{self.filename}"
         if self.is_hub:
             return f"hf:{self.repo_id}@{self.revision}:{self.filename}"
         return f"url:{self.url}"
 
     def describe(self) -> str:
         """Human text for logs, never containing tokens."""
-        if self.is_hub:
+        if self.revision_open:
+            text = f"{self.repo_id}:{self.filename} (Hugging Face Hub, commit pinned at first download)"
+        elif self.is_hub:
             text = f"{self.repo_id}@{self.revision}:{self.filename} (Hugging Face Hub)"
         else:
             text = _redact_url(self.url)
@@ -221,6 +239,8 @@ class WeightsStore:
         is_cancelled = is_cancelled or never_cancelled
         if is_cancelled():
             raise Cancelled()
+        if source.revision_open:
+            return self._fetch_open_revision(source, progress, is_cancelled)
         path = self._cached_unverified(source)
         if path is not None:
             self._verify(source, path)
@@ -236,8 +256,21 @@ class WeightsStore:
         progress(1.0)
         return path
 
+    def pinned(self, source: WeightsSource) -> WeightsSource | None:
+        """``source`` with the commit recorded at its first download (None before it); sources
+        with a revision come back unchanged."""
+        if not source.revision_open:
+            return source
+        record = self._read_tofu().get(source.identity())
+        if not isinstance(record, dict) or not _HEX40.match(str(record.get("revision"))):
+            return None
+        return replace(source, revision=record["revision"])
+
     def cached_path(self, source: WeightsSource) -> Path | None:
         """The verified cached file, or None (a file that fails verification is deleted); never downloads."""
+        source = self.pinned(source)
+        if source is None:
+            return None
         path = self._cached_unverified(source)
         if path is None:
             return None
@@ -249,12 +282,15 @@ class WeightsStore:
         return path
 
     def remove(self, source: WeightsSource) -> None:
-        """Delete the cached file and its trust-on-first-use record."""
-        path = self._cached_unverified(source)
+        """Delete the cached file and its trust-on-first-use record (for an open revision, the
+        pinned commit too: the next download pins the repo's commit of that day)."""
+        pinned = self.pinned(source)
+        path = self._cached_unverified(pinned) if pinned is not None else None
         if path is not None:
-            self._delete(source, path)
+            self._delete(pinned, path)
         tofu = self._read_tofu()
-        if tofu.pop(source.identity(), None) is not None:
+        removed = [tofu.pop(s.identity(), None) for s in {source, pinned} if s is not None]
+        if any(r is not None for r in removed):
             self._write_tofu(tofu)
 
     def cache_size_bytes(self) -> int:
@@ -311,7 +347,7 @@ class WeightsStore:
         recorded = False
         if expected is None:
             tofu = self._read_tofu()
-            expected = tofu.get(source.identity())
+            expected = _recorded_sha256(tofu, source)
             if expected is None:
                 tofu[source.identity()] = actual
                 self._write_tofu(tofu)
@@ -351,7 +387,7 @@ class WeightsStore:
             except OSError:
                 pass
 
-    def _read_tofu(self) -> dict[str, str]:
+    def _read_tofu(self) -> dict[str, str | dict]:
         try:
             data = json.loads((self.cache_dir / _TOFU_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -361,24 +397,53 @@ class WeightsStore:
                             "delete it and the cached weights will be re-verified from scratch.") from None
         return data if isinstance(data, dict) else {}
 
-    def _write_tofu(self, data: dict[str, str]) -> None:
+    def _write_tofu(self, data: dict[str, str | dict]) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tofu.", suffix=".tmp", dir=self.cache_dir)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, indent=1, sort_keys=True)
         os.replace(tmp, self.cache_dir / _TOFU_FILE)
 
+    # -- open revisions -----------------------------------------------------------------------
+    def _fetch_open_revision(self, source: WeightsSource, progress, is_cancelled) -> Path:
+        """Pinned by an earlier download: fetch that commit. Else resolve the repo's current
+        commit, download the file there and record commit + sha256 (trust on first use)."""
+        pinned = self.pinned(source)
+        if pinned is not None:
+            return self.fetch(pinned, progress, is_cancelled)
+        if self.offline:
+            raise UserError(self._not_cached_message(source))
+        commit = self._current_commit(source)
+        pinned = replace(source, revision=commit)
+        path = self._cached_unverified(pinned) or self._download_hub(pinned, progress, is_cancelled)
+        actual = sha256_file(path)
+        if source.sha256 is not None:
+            self._verify(pinned, path, actual=actual)  # a published checksum still rules
+        tofu = self._read_tofu()
+        tofu[source.identity()] = {"revision": commit, "sha256": actual}
+        self._write_tofu(tofu)
+        self.log(f"{source.repo_id} had no pinned commit: pinned its current commit {commit} with "
+                 f"{source.filename} sha256 {actual} ({self.cache_dir / _TOFU_FILE}); later uses "
+                 "fetch that commit and verify that checksum.")
+        progress(1.0)
+        return path
+
+    def _current_commit(self, source: WeightsSource) -> str:
+        from huggingface_hub import HfApi
+
+        try:
+            commit = HfApi(endpoint=self.endpoint).model_info(source.repo_id).sha
+        except Exception as e:  # huggingface_hub and http client errors, explained below
+            raise UserError(f"could not resolve the current commit of {source.repo_id} at "
+                            f"{self.endpoint}: {_hub_failure(e, source)}. {_OFFLINE_HINT}") from None
+        if not isinstance(commit, str) or not _HEX40.match(commit):
+            raise UserError(f"the Hub at {self.endpoint} gave no commit id for {source.repo_id} "
+                            f"(got {commit!r}); write the commit into the model card's revision.")
+        return commit.lower()
+
     # -- downloads ----------------------------------------------------------------------------
     def _download_hub(self, source: WeightsSource, progress, is_cancelled) -> Path:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import (
-            GatedRepoError,
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            RemoteEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
 
         self.log(f"downloading {source.describe()} from {self.endpoint} into {self._hf_cache}")
         bar = _progress_bar_class(progress, is_cancelled)
@@ -390,34 +455,12 @@ class WeightsStore:
         except Cancelled:
             self._remove_incomplete(source)
             raise
-        except GatedRepoError:
-            reason = ("the repo is gated: accept its terms on the model page with your account, then set "
-                      "HF_TOKEN to an access token of that account")
-        except RepositoryNotFoundError:
-            reason = "the repo does not exist or is private (a private repo needs HF_TOKEN)"
-        except RevisionNotFoundError:
-            reason = f"the repo has no commit {source.revision}"
-        except RemoteEntryNotFoundError:
-            reason = f"the repo has no file {source.filename} at that commit"
-        except LocalEntryNotFoundError:
-            reason = ("the Hub could not be reached or did not answer like a Hub "
-                      "(check the network connection, proxy or HF_ENDPOINT)")
-        except HfHubHTTPError as e:
-            status = getattr(getattr(e, "response", None), "status_code", "?")
-            reason = f"the Hub answered HTTP {status}"
-        except OSError as e:
-            reason = f"{type(e).__name__}: {e.strerror or e}"
-        except Exception as e:  # network errors from the http client (connect, timeout, proxy)
-            reason = f"{type(e).__name__}"
-        else:
-            path = Path(p)
-            self.log(f"downloaded {source.describe()} ({format_size(path.stat().st_size)})")
-            return path
-        raise UserError(
-            f"could not download {source.describe()} from {self.endpoint}: {reason}. "
-            "If this machine has no internet access, prefetch the weights with rsai:download_model on a "
-            "connected machine, or pass the weights file as a local file."
-        )
+        except Exception as e:  # huggingface_hub and http client errors, explained below
+            raise UserError(f"could not download {source.describe()} from {self.endpoint}: "
+                            f"{_hub_failure(e, source)}. {_OFFLINE_HINT}") from None
+        path = Path(p)
+        self.log(f"downloaded {source.describe()} ({format_size(path.stat().st_size)})")
+        return path
 
     def _remove_incomplete(self, source: WeightsSource) -> None:
         blobs = self._hf_cache / f"models--{source.repo_id.replace('/', '--')}" / "blobs"
@@ -472,6 +515,52 @@ class WeightsStore:
             raise
         self.log(f"downloaded {source.describe()} ({format_size(done)})")
         return target
+
+
+_OFFLINE_HINT = ("If this machine has no internet access, prefetch the weights with "
+                 "rsai:download_model on a connected machine, or pass the weights file as a local file.")
+
+
+def _hub_failure(error: Exception, source: WeightsSource) -> str:
+    """Why a Hub request failed, in words (never the token)."""
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    if isinstance(error, GatedRepoError):
+        return ("the repo is gated: accept its terms on the model page with your account, then set "
+                "HF_TOKEN to an access token of that account")
+    if isinstance(error, RepositoryNotFoundError):
+        return "the repo does not exist or is private (a private repo needs HF_TOKEN)"
+    if isinstance(error, RevisionNotFoundError):
+        return f"the repo has no commit {source.revision}"
+    if isinstance(error, RemoteEntryNotFoundError):
+        return f"the repo has no file {source.filename} at that commit"
+    if isinstance(error, LocalEntryNotFoundError):
+        return ("the Hub could not be reached or did not answer like a Hub "
+                "(check the network connection, proxy or HF_ENDPOINT)")
+    if isinstance(error, HfHubHTTPError):
+        status = getattr(getattr(error, "response", None), "status_code", "?")
+        return f"the Hub answered HTTP {status}"
+    if isinstance(error, OSError):
+        return f"{type(error).__name__}: {error.strerror or error}"
+    return type(error).__name__  # network errors from the http client (connect, timeout, proxy)
+
+
+def _recorded_sha256(tofu: dict, source: WeightsSource) -> str | None:
+    """The sha256 recorded on first use: under the source itself, or, for a commit pinned at
+    the first download of an open-revision source, in that source's record."""
+    recorded = tofu.get(source.identity())
+    if recorded is None and source.is_hub:
+        record = tofu.get(replace(source, revision=None).identity())
+        if isinstance(record, dict) and record.get("revision") == source.revision:
+            recorded = record.get("sha256")
+    return recorded if isinstance(recorded, str) else None
 
 
 def _progress_bar_class(progress: Callable[[float], None], is_cancelled: Callable[[], bool]):

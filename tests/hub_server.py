@@ -8,6 +8,9 @@ internet. It serves only what ``hf_hub_download`` needs for a pinned revision:
     200 with the bytes, ``ETag: "<sha256>"`` (huggingface_hub names the cached blob after it),
     ``X-Repo-Commit: <revision>`` (required, or the client refuses the endpoint) and
     ``Content-Length``. Unknown repo, revision or file: 404 with the Hub's ``X-Error-Code``.
+``GET /api/models/{owner}/{repo}`` (and ``.../revision/{revision}``)
+    The repo's info as ``HfApi.model_info`` reads it: ``{"id", "sha", "siblings"}``, ``sha``
+    being the repo's current commit (the revision added last, or the one ``set_head`` named).
 ``HEAD|GET /files/{path}``
     Plain static files for URL sources (no Hub headers).
 
@@ -17,6 +20,7 @@ that a cached fetch made none.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import threading
@@ -25,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
+_MODEL_INFO = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+?)(?:/revision/(?P<rev>[^/]+))?/?$")
 CHUNK = 64 * 1024
 
 
@@ -40,6 +45,7 @@ class HubServer:
         (self.root / "repos").mkdir(parents=True, exist_ok=True)
         (self.root / "files").mkdir(parents=True, exist_ok=True)
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # (method, path, headers)
+        self.heads: dict[str, str] = {}  # repo id -> current commit
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -50,7 +56,12 @@ class HubServer:
         target = self.root / "repos" / repo_id / revision / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        self.heads[repo_id] = revision
         return hashlib.sha256(data).hexdigest()
+
+    def set_head(self, repo_id: str, revision: str) -> None:
+        """Make ``revision`` the repo's current commit (what model_info answers)."""
+        self.heads[repo_id] = revision
 
     def add_url_file(self, path: str, data: bytes) -> str:
         """Put ``data`` under ``/files/<path>``; returns its URL."""
@@ -116,6 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         if ".." in path.split("/"):
             return self._not_found()
+        m = _MODEL_INFO.match(path)
+        if m and self.command == "GET":
+            return self._model_info(m["repo"], m["rev"])
         m = _RESOLVE.match(path)
         if m:
             repo_dir = self.hub.root / "repos" / m["repo"]
@@ -135,6 +149,23 @@ class _Handler(BaseHTTPRequestHandler):
             if file.is_file():
                 return self._send_file(file, body, {})
         return self._not_found()
+
+    def _model_info(self, repo_id: str, revision: str | None) -> None:
+        repo_dir = self.hub.root / "repos" / repo_id
+        if not repo_dir.is_dir():
+            return self._not_found("RepoNotFound")
+        commit = self.hub.heads.get(repo_id) if revision in (None, "main") else revision
+        if commit is None or not (repo_dir / commit).is_dir():
+            return self._not_found("RevisionNotFound")
+        files = sorted(p.relative_to(repo_dir / commit).as_posix()
+                       for p in (repo_dir / commit).rglob("*") if p.is_file())
+        body = json.dumps({"id": repo_id, "sha": commit,
+                           "siblings": [{"rfilename": f} for f in files]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _send_file(self, file: Path, body: bool, headers: dict[str, str]) -> None:
         self.send_response(200)

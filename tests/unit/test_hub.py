@@ -202,6 +202,71 @@ def test_endpoint_in_fresh_process(server, tmp_path, mode):
     assert Path(out.stdout.strip()).read_bytes() == DATA
 
 
+# -- Hub sources with an open revision (pinned at the first download) --------------------------
+REV2 = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def test_open_revision_pins_current_commit_and_checksum_at_first_download(server, make_store, logs,
+                                                                           tmp_path):
+    server.add_file(REPO, REV, "w.pt", DATA)
+    digest = hashlib.sha256(DATA).hexdigest()
+    src = WeightsSource.from_dict({"repo_id": REPO, "revision": None, "filename": "w.pt"})
+    assert src.revision_open and "pinned at first download" in src.describe()
+    store = make_store()
+    path = store.fetch(src)
+    assert path.read_bytes() == DATA
+    assert any("/api/models/" in p for _, p, _ in server.requests)
+    tofu = json.loads((tmp_path / "cache" / "tofu.json").read_text())
+    assert tofu == {src.identity(): {"revision": REV, "sha256": digest}}
+    assert any(REV in m and digest in m and "pinned" in m for m in logs)
+    assert store.pinned(src).revision == REV
+
+    # The repo moves on; the pinned commit and checksum stay, with no request at all.
+    server.add_file(REPO, REV2, "w.pt", DATA[::-1])
+    n = server.count()
+    assert make_store().fetch(src) == path and make_store(offline=True).fetch(src) == path
+    assert store.cached_path(src) == path
+    assert server.count() == n
+
+    # Tampering is caught against the recorded checksum.
+    path.write_bytes(DATA[:-1] + b"!")
+    with pytest.raises(UserError, match="checksum mismatch.*recorded on first use"):
+        store.fetch(src)
+    assert store.fetch(src).read_bytes() == DATA  # re-downloaded at the pinned commit, not REV2
+
+    # Removing the model forgets the pin: the next download pins the repo's new commit.
+    store.remove(src)
+    assert store.cached_path(src) is None and store.pinned(src) is None
+    assert store.fetch(src).read_bytes() == DATA[::-1]
+    assert store.pinned(src).revision == REV2
+
+
+def test_open_revision_offline_fails_at_once_with_prefetch_message(server, make_store):
+    server.add_file(REPO, REV, "w.pt", DATA)
+    src = WeightsSource(repo_id=REPO, filename="w.pt")
+    with pytest.raises(UserError) as e:
+        make_store(offline=True).fetch(src)
+    assert "not cached" in str(e.value) and "rsai:download_model" in str(e.value)
+    assert server.count() == 0
+
+
+def test_open_revision_still_checks_a_published_sha256(server, make_store, tmp_path):
+    server.add_file(REPO, REV, "w.pt", DATA)
+    src = WeightsSource(repo_id=REPO, filename="w.pt", sha256="ab" * 32)
+    store = make_store()
+    with pytest.raises(UserError, match="checksum mismatch.*published"):
+        store.fetch(src)
+    assert store.pinned(src) is None and store.cache_size_bytes() < len(DATA)
+    good = WeightsSource(repo_id=REPO, filename="w.pt", sha256=hashlib.sha256(DATA).hexdigest())
+    assert store.fetch(good).read_bytes() == DATA and store.pinned(good).revision == REV
+
+
+def test_open_revision_of_a_missing_repo_is_a_user_error(server, make_store):
+    server.add_file(REPO, REV, "w.pt", DATA)
+    with pytest.raises(UserError, match="current commit of owner/missing.*does not exist"):
+        make_store().fetch(WeightsSource(repo_id="owner/missing", filename="w.pt"))
+
+
 # -- URL sources ---------------------------------------------------------------------------------
 def test_url_download_progress_and_cache(server, make_store, logs):
     data = os.urandom(3 << 20 | 12345)
@@ -294,7 +359,7 @@ def test_source_validation_and_from_dict():
                                    "sha256": "AB" * 32})
     assert src.revision == REV and src.sha256 == "ab" * 32
     for bad in (
-        {"repo_id": REPO, "filename": "m.onnx"},  # revision required
+        {"repo_id": REPO, "filename": "m.onnx"},  # revision required (null to leave it open)
         {"repo_id": REPO, "revision": "main", "filename": "m.onnx"},
         {"repo_id": REPO, "revision": REV},
         {"url": "http://example.com/m.onnx"},  # plain http only to localhost
@@ -307,6 +372,7 @@ def test_source_validation_and_from_dict():
         with pytest.raises(UserError):
             WeightsSource.from_dict(bad)
     assert WeightsSource(url="http://127.0.0.1:8/m.onnx").url
+    assert WeightsSource.from_dict({"repo_id": REPO, "revision": None, "filename": "m"}).revision_open
 
 
 def test_describe_never_shows_url_credentials():
