@@ -214,6 +214,7 @@ def _write_layer(dataset, name, footprints, rows, attributes, crs_wkt, items, pr
                                       else ogr.OFTReal))
     for key, value in items.items():
         lyr.SetMetadataItem(_META + key, value)
+    lyr.SyncToDisk()  # creates the table now, outside the transaction that a cancel rolls back
     defn = lyr.GetLayerDefn()
     columns = [(defn.GetFieldIndex(k), v.tolist()) for k, v in attributes.items()]
     blob = defn.GetFieldIndex(EMBEDDING_FIELD)
