@@ -110,7 +110,12 @@ def read_index(path: str | os.PathLike, layer: str | None = None) -> ChipIndex:
     dataset = _open(path, update=False)
     lyr = _index_layer(dataset, path, layer)
     meta = {k[len(_META):]: v for k, v in (lyr.GetMetadata() or {}).items() if k.startswith(_META)}
-    dim, dtype = int(meta["EMBEDDING_DIM"]), meta["EMBEDDING_DTYPE"]
+    try:
+        dim, dtype = int(meta["EMBEDDING_DIM"]), meta["EMBEDDING_DTYPE"]
+        meta["WEIGHTS_SHA256"]
+    except (KeyError, ValueError) as exc:
+        raise UserError(f"the index metadata of {path} (layer {lyr.GetName()}) is incomplete "
+                        f"({exc}); make the index again with rsai:embed_image_chips.") from None
     if dtype not in DTYPES:
         raise UserError(f"{path}: unknown embedding type {dtype!r} in the index metadata.")
     item = np.dtype(DTYPES[dtype]).itemsize * dim
@@ -146,6 +151,9 @@ def _check_write_arguments(path, footprints, embeddings, attributes, dtype, laye
     if not layer or not layer.replace("_", "").isalnum():
         raise UserError(f"index layer name {layer!r} must be letters, digits and '_'.")
     n = len(embeddings)
+    if n == 0:
+        raise UserError(f"no chips to write into {path}: the mask or the raster's nodata left "
+                        "none. Check that the mask overlaps the raster.")
     if footprints.shape != (n, 4, 2):
         raise UserError(f"{n} embeddings need (N, 4, 2) footprint corners, got {footprints.shape}.")
     for name, values in attributes.items():

@@ -177,7 +177,8 @@ def test_cancelled_index_leaves_nothing_behind(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.gpkg"]
 
 
-@pytest.mark.parametrize("problem", ["suffix", "dtype", "footprints", "attribute", "layer_name"])
+@pytest.mark.parametrize("problem", ["suffix", "dtype", "footprints", "attribute", "layer_name",
+                                     "no_chips", "nan"])
 def test_bad_index_arguments_are_user_errors(tmp_path, problem):
     _, _, footprints = grid_chips(4)
     kwargs = dict(path=tmp_path / "i.gpkg", footprints=footprints,
@@ -186,7 +187,9 @@ def test_bad_index_arguments_are_user_errors(tmp_path, problem):
     kwargs.update({"suffix": {"path": tmp_path / "i.shp"}, "dtype": {"dtype": "int8"},
                    "footprints": {"footprints": footprints[:3]},
                    "attribute": {"attributes": {"col": np.array(["a", "b", "c", "d"])}},
-                   "layer_name": {"layer": "x; DROP TABLE y"}}[problem])
+                   "layer_name": {"layer": "x; DROP TABLE y"},
+                   "no_chips": {"embeddings": np.ones((0, 8), np.float32), "footprints": footprints[:0]},
+                   "nan": {"embeddings": np.full((4, 8), np.nan, np.float32)}}[problem])
     with pytest.raises(UserError):
         write_index(**kwargs)
     assert list(tmp_path.iterdir()) == []
@@ -198,6 +201,14 @@ def test_reading_what_is_not_an_index_is_a_user_error(tmp_path):
     (tmp_path / "text.gpkg").write_text("not a geopackage")
     with pytest.raises(UserError, match="not a readable GeoPackage"):
         read_index(tmp_path / "text.gpkg")
+    _, _, footprints = grid_chips(2)
+    damaged = tmp_path / "damaged.gpkg"
+    write_index(damaged, footprints, np.ones((2, 8), np.float32), "", "m", "ab" * 32)
+    dataset = ogr.Open(str(damaged), update=1)
+    dataset.GetLayer(0).SetMetadataItem("RSAI_EMBEDDING_DIM", "")
+    dataset = None
+    with pytest.raises(UserError, match="metadata of .* is incomplete"):
+        read_index(damaged)
 
 
 # -- with a model: search and classify a stored index --------------------------------------------
