@@ -57,11 +57,14 @@ def save_checkpoint(path: Path, state: dict) -> Path:
 def write_card(folder: Path, card_id: str, weights: dict | None = None, local_weights=None,
                **architecture) -> Path:
     """A CLIP card like models/cards/lrsclip-vit-b-16.json, with the tiny architecture."""
+    size = architecture.get("image_size", TINY["image_size"])
     data = {
         "id": card_id, "title": card_id, "task": "embedding", "format": "torch_state_dict",
         "architecture": {"name": "open_clip_vit", "kwargs": {**TINY, **architecture}},
-        "inputs": {"bands": ["red", "green", "blue"], "scale": 255, "mean": list(CLIP_MEAN),
-                   "std": list(CLIP_STD), "tile_size": TINY["image_size"], "overlap": 0},
+        "inputs": [{"name": "image", "bands": ["red", "green", "blue"], "scale": 255,
+                    "mean": list(CLIP_MEAN), "std": list(CLIP_STD)}],
+        "head": {"type": "patch", "window": size, "stride": size},
+        "outputs": [{"name": "embedding"}],
         "licence": "test", "citation": "test",
     }
     if weights is not None:

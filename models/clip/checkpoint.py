@@ -24,11 +24,11 @@ from ..runtime.backends import require
 
 LONG_CLIP_KEPT_POSITIONS = 20  # Long-CLIP's mask1: positions kept from the original CLIP table
 OPENAI_EXTRA_KEYS = ("input_resolution", "context_length", "vocab_size")
-_SHOWN_KEYS = 5
 
 
 def read_clip_state_dict(path: str | Path, fmt: str = "torch_state_dict") -> dict:
-    """Float32 tensors by open_clip key, from a state dict file in one of the layouts above."""
+    """Float32 tensors by open_clip key, from a state dict file in one of the layouts above
+    (the runtime's ``read_weights`` for the ``open_clip_vit`` architecture)."""
     torch = require("torch", "read CLIP weights")
     path = Path(path)
     if not path.is_file():
@@ -55,25 +55,3 @@ def read_clip_state_dict(path: str | Path, fmt: str = "torch_state_dict") -> dic
         table, rest = state["positional_embedding"], state.pop("positional_embedding_res")
         state["positional_embedding"] = torch.cat([table[:kept], rest[kept:]])
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-
-
-def load_clip_weights(network, state: dict, origin: str) -> None:
-    """Load ``state`` strictly; a mismatch names the first missing / unexpected / misshapen keys."""
-    expected = network.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    misshapen = [f"{k} {tuple(state[k].shape)} (architecture {tuple(v.shape)})"
-                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
-    problems = [f"{what} {_first(keys)}" for what, keys in (
-        ("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", misshapen))
-        if keys]
-    if problems:
-        raise UserError(
-            f"the weights in {origin} do not fit the card's CLIP architecture: {'; '.join(problems)}. "
-            "Check that the card matches the file (ViT-B/16 or B/32, text context 77 or 248).")
-    network.load_state_dict(state, strict=True)
-
-
-def _first(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_SHOWN_KEYS])
-    return shown + (f" (and {len(keys) - _SHOWN_KEYS} more)" if len(keys) > _SHOWN_KEYS else "")

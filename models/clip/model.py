@@ -13,12 +13,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..cards import ModelCard
+from ..cards import InputSpec, ModelCard
 from ..errors import UserError
 from ..hub import sha256_file
-from ..runtime.backends import describe_torch_device, require, torch_device
-from .checkpoint import load_clip_weights, read_clip_state_dict
-from .network import ARCHITECTURE, build_clip
+from ..runtime.architectures import find_architecture
+from ..runtime.backends import (Predictor, describe_torch_device, load_state_dict, require,
+                                torch_device)
+from .network import ARCHITECTURE
 from .text import ClipTokenizer
 
 DEFAULT_BATCH = 32
@@ -36,6 +37,10 @@ class ClipModel:
     @property
     def image_size(self) -> int:
         return int(self.network.visual.image_size[0])
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.network.visual.output_dim)
 
     @property
     def context_length(self) -> int:
@@ -62,8 +67,23 @@ class ClipModel:
                         batch, size=(self.image_size, self.image_size), mode="bilinear",
                         align_corners=False, antialias=True)
                 out.append(self.network.encode_image(batch, normalize=True).float().cpu().numpy())
-        dim = int(self.network.visual.output_dim)
-        return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, self.embedding_dim), np.float32)
+
+    def chip_predictor(self, spec: InputSpec, batch_size: int = DEFAULT_BATCH) -> Predictor:
+        """The image tower as the engine's predictor: chips normalised by the card's input
+        ``spec`` -> ``{"embedding": (N, D)}``, ``batch_size`` chips per forward pass. Values
+        are first clipped to the brightness range of the images the model was trained on
+        (0..1 after the scale, before mean/std), so a bright cloud in a stretched 16-bit
+        scene does not become an input no training image had."""
+        mean = np.asarray(spec.mean or [0.0], np.float32).reshape(1, -1, 1, 1)
+        std = np.asarray(spec.std or [1.0], np.float32).reshape(1, -1, 1, 1)
+        low, high = -mean / std, (1 - mean) / std
+
+        def run(arrays) -> dict[str, np.ndarray]:
+            chips = np.clip(next(iter(arrays.values())), low, high)
+            return {"embedding": self.embed_images(chips, batch_size)}
+
+        return Predictor(run, self.device)
 
     def embed_texts(self, texts: Sequence[str], what: str = "query") -> np.ndarray:
         """(len(texts), D) float32 unit vectors; a text longer than the context is refused."""
@@ -75,15 +95,28 @@ class ClipModel:
 
 def load_clip_model(card: ModelCard, weights: str | Path, device: str = "auto",
                     threads: int = 0) -> ClipModel:
-    """Build the card's CLIP, load its weights strictly and move it to ``device``."""
+    """Build the card's CLIP through the runtime's architecture registry, load its weights
+    strictly (a mismatch names the first missing keys) and move it to ``device``."""
     torch = require("torch", "run CLIP models")
-    if card.task != "embedding" or card.architecture != ARCHITECTURE:
-        raise UserError(f"{card.id} is not a CLIP model card (task {card.task}, architecture "
-                        f"{card.architecture}); choose a CLIP card such as lrsclip-vit-b-16.")
-    network = build_clip(**card.architecture_kwargs)
-    load_clip_weights(network, read_clip_state_dict(weights, card.format), str(weights))
+    check_clip_card(card)
+    architecture = find_architecture(card.architecture)
+    network = architecture.build_module(card.architecture_kwargs)
+    weights = Path(weights)
+    if not weights.is_file():
+        raise UserError(f"CLIP weights file {weights} does not exist.")
+    load_state_dict(network, weights, card.format, architecture.reader())
     dev = torch_device(device)
     if threads and dev.type == "cpu":
         torch.set_num_threads(threads)
     return ClipModel(network.to(dev).eval(), ClipTokenizer(network.context_length), card.id,
-                     sha256_file(Path(weights)), dev, describe_torch_device(dev))
+                     sha256_file(weights), dev, describe_torch_device(dev))
+
+
+def check_clip_card(card: ModelCard) -> None:
+    """The CLIP tools run image-text embedding cards with one RGB input and a patch head."""
+    if card.task != "embedding" or card.architecture != ARCHITECTURE:
+        raise UserError(f"{card.id} is not a CLIP model card (task {card.task}, architecture "
+                        f"{card.architecture}); choose a CLIP card such as lrsclip-vit-b-16.")
+    if len(card.inputs) != 1 or len(card.primary.bands) != 3 or card.head.type != "patch":
+        raise UserError(f"{card.id}: a CLIP card needs one input of three bands (red, green, "
+                        "blue) and a patch head whose window is the model's image size.")

@@ -51,9 +51,13 @@ def cosine_similarities(index: np.ndarray, queries: np.ndarray) -> np.ndarray:
 
 def text_search(index: np.ndarray, query: np.ndarray, top_k: int) -> SearchResult:
     """The ``top_k`` index rows most similar to ``query`` (D,), best first; ties keep row order."""
+    return best_rows(cosine_similarities(index, query), top_k)
+
+
+def best_rows(scores: np.ndarray, top_k: int) -> SearchResult:
+    """The ``top_k`` highest ``scores``, best first; equal scores keep row order."""
     if top_k < 1:
         raise UserError(f"TOP_K must be at least 1, got {top_k}.")
-    scores = cosine_similarities(index, query)
     k = min(int(top_k), len(scores))
     if k == 0:
         return SearchResult(np.zeros(0, np.int64), np.zeros(0, np.float32))

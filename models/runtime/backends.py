@@ -189,7 +189,28 @@ def load_state_dict(module, path: Path, fmt: str, reader=None) -> None:
         except Exception as exc:  # pickle errors for anything that is not a plain state_dict
             raise UserError(f"{path} is not a plain torch state_dict (refused to unpickle "
                             f"arbitrary objects): {exc}")
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise UserError(f"the weights in {path} do not fit the architecture: {exc}")
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise UserError(f"{path} is not a state dict of tensors (got {type(state).__name__}); "
+                        "use the weights file the model card names.")
+    mismatch = describe_mismatch(module.state_dict(), state)
+    if mismatch:
+        raise UserError(f"the weights in {path} do not fit the architecture the card "
+                        f"names: {mismatch}. Check that the card (architecture and its sizes) "
+                        "matches the weights file.")
+    module.load_state_dict(state, strict=True)
+
+
+def describe_mismatch(expected: Mapping, state: Mapping, shown: int = 5) -> str:
+    """The first missing, unexpected and misshapen keys of a state dict, in words ("" when it
+    fits): what a user needs to see which architecture the file really holds."""
+    def first(keys):
+        text = ", ".join(keys[:shown])
+        return text + (f" (and {len(keys) - shown} more)" if len(keys) > shown else "")
+
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    misshapen = [f"{k} {tuple(state[k].shape)} (architecture {tuple(v.shape)})"
+                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    return "; ".join(f"{what} {first(keys)}" for what, keys in (
+        ("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", misshapen))
+        if keys)

@@ -60,6 +60,9 @@ class RunOptions:
     overlap: int | None = None
     batch_size: int = 1  # tiles (dense), windows x 64 (patch) per model call
     stride: int | None = None  # patch head; default: the card's
+    # Patch head: which windows to run, given the window grid and the first input's grid ->
+    # (rows, cols) bool; the others are not run and are nodata (e.g. outside a mask).
+    window_filter: Callable[["WindowGrid", Grid], np.ndarray] | None = None
 
 
 @dataclass
@@ -447,6 +450,13 @@ def _run_patches(card, predictor, sources, destinations, options, callbacks,
         raise UserError(f"STRIDE ({stride}) must be a multiple of {step} (the inputs' pixel "
                         "ratios).")
     windows = WindowGrid.over(primary.grid.width, primary.grid.height, card.head.window, stride)
+    selected = None
+    if options.window_filter is not None:
+        selected = np.asarray(options.window_filter(windows, primary.grid), bool)
+        if selected.shape != (windows.rows, windows.cols):
+            raise ValueError(f"window_filter gave {selected.shape}, not the window grid's "
+                             f"{(windows.rows, windows.cols)}")
+        callbacks.log(f"{int(selected.sum())} of {selected.size} windows selected")
     _fit(predictor, card, sources, TileGrid(primary.grid.width, primary.grid.height,
                                             card.head.window, 0), callbacks)
     pixel_writers = Writers(card, destinations, primary.grid, "pixels")
@@ -490,7 +500,8 @@ def _run_patches(card, predictor, sources, destinations, options, callbacks,
         pending = None
         for j in range(windows.rows):
             callbacks.check_cancelled()
-            row = WindowRow.read(sources, card.primary.name, windows, j, chunk, per_call)
+            row = WindowRow.read(sources, card.primary.name, windows, j, chunk, per_call,
+                                 None if selected is None else selected[j])
             running = (j, row, [model_thread.submit(predictor, part) for part in row.parts])
             if pending:
                 finish(pending[0], pending[1], [f.result() for f in pending[2]])
@@ -503,27 +514,30 @@ def _run_patches(card, predictor, sources, destinations, options, callbacks,
 @dataclass
 class WindowRow:
     """One row of windows read and cut for the model: ``parts`` are the model calls (at most
-    ``per_call`` windows each, never across a column chunk), ``chunks`` the (first, last + 1)
-    window columns of each strip read, ``enough`` which windows have at least half their
-    pixels real, ``pixel_valid`` the validity of the pixel strip under the row."""
+    ``per_call`` windows each, never across a column chunk), ``part_rows`` the windows of each
+    part (columns within its chunk), ``chunks`` the (first, last + 1) window columns of each
+    strip read, ``enough`` which windows have at least half their pixels real (and are
+    selected): only those go to the model, ``pixel_valid`` the validity of the pixel strip
+    under the row."""
 
     row: int
     windows: WindowGrid
     parts: list[dict[str, np.ndarray]]
     part_chunks: list[int]
+    part_rows: list[np.ndarray]
     chunks: list[tuple[int, int]]
     enough: np.ndarray
     pixel_valid: np.ndarray
 
     @classmethod
     def read(cls, sources, primary: str, windows: WindowGrid, j: int, chunk: int,
-             per_call: int) -> "WindowRow":
+             per_call: int, selected: np.ndarray | None = None) -> "WindowRow":
         from numpy.lib.stride_tricks import sliding_window_view
 
         w, s = windows.window, windows.stride
         y = j * s
         pixel_valid = np.zeros((w, sources[primary].grid.width), bool)
-        parts, part_chunks, chunks, enough = [], [], [], []
+        parts, part_chunks, part_rows, chunks, enough = [], [], [], [], []
         for i0 in range(0, windows.cols, chunk):
             i1 = min(windows.cols, i0 + chunk)
             x0, width = i0 * s, (i1 - 1 - i0) * s + w
@@ -540,24 +554,35 @@ class WindowRow:
                                                          (w // r, w // r))[0, ::s // r])
                 arrays[name] = normaliser(source.spec)(batch)
             pixel_valid[:, x0:x0 + width] = valid
-            enough.append(sliding_window_view(valid, (w, w))[0, ::s].mean(axis=(1, 2)) >= 0.5)
-            for start in range(0, i1 - i0, per_call):
-                parts.append({k: v[start:start + per_call] for k, v in arrays.items()})
+            runs = sliding_window_view(valid, (w, w))[0, ::s].mean(axis=(1, 2)) >= 0.5
+            if selected is not None:
+                runs &= selected[i0:i1]
+            enough.append(runs)
+            run = np.flatnonzero(runs)
+            for start in range(0, len(run), per_call):
+                rows = run[start:start + per_call]
+                parts.append({k: v[rows] for k, v in arrays.items()})
                 part_chunks.append(len(chunks))
+                part_rows.append(rows)
             chunks.append((i0, i1))
-        return cls(j, windows, parts, part_chunks, chunks, np.concatenate(enough), pixel_valid)
+        return cls(j, windows, parts, part_chunks, part_rows, chunks, np.concatenate(enough),
+                   pixel_valid)
 
     def scores(self, card: ModelCard, results, window_sink) -> tuple[dict, np.ndarray]:
         """The model's results for this row: name -> (K, window columns), after activation,
         handed to the window sink chunk by chunk; and which windows are valid."""
-        by_chunk: list[dict[str, list[np.ndarray]]] = [{} for _ in self.chunks]
-        for index, values in zip(self.part_chunks, results):
+        merged: list[dict[str, np.ndarray]] = [{} for _ in self.chunks]
+        for index, rows, values in zip(self.part_chunks, self.part_rows, results):
             outputs = model_outputs(card, values)
             _check_channels(card, outputs, ())
+            i0, i1 = self.chunks[index]
             for name, array in outputs.items():
-                by_chunk[index].setdefault(name, []).append(array)
-        merged = [{name: np.concatenate(parts) for name, parts in chunk.items()}
-                  for chunk in by_chunk]
+                if name not in merged[index]:  # windows not run score 0 (they are nodata)
+                    merged[index][name] = np.zeros((i1 - i0,) + array.shape[1:], np.float32)
+                merged[index][name][rows] = array
+        for (i0, i1), chunk in zip(self.chunks, merged):
+            for spec in card.outputs:  # no window of the chunk ran: the card's width
+                chunk.setdefault(spec.name, np.zeros((i1 - i0, spec.channels), np.float32))
         if window_sink is not None:
             w, s, y = self.windows.window, self.windows.stride, self.row * self.windows.stride
             for (i0, i1), outputs in zip(self.chunks, merged):
@@ -566,9 +591,17 @@ class WindowRow:
                                        np.full_like(cols, y + w)], axis=1)
                 window_sink(WindowBatch(self.row, cols, footprints, outputs,
                                         self.enough[i0:i1]))
-        row = {name: np.concatenate([chunk[name] for chunk in merged]).T.astype(np.float32)
+        row = {name: _join_chunks([chunk[name] for chunk in merged]).T.astype(np.float32)
                for name in merged[0]}
         return row, self.enough
+
+
+def _join_chunks(parts: list[np.ndarray]) -> np.ndarray:
+    """Chunks of window scores side by side; a chunk where no window ran (its width unknown
+    for outputs whose card gives none, such as embeddings) becomes zeros of the others' width."""
+    width = max(part.shape[1] for part in parts)
+    return np.concatenate([part if part.shape[1] == width else
+                           np.zeros((len(part), width), np.float32) for part in parts])
 
 
 def _fill_windows(batch: np.ndarray, valid: np.ndarray) -> None:

@@ -10,13 +10,16 @@ import pytest
 from osgeo import ogr, osr
 
 from rsai_toolbox.models import registry
+from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.cards import load_card
-from rsai_toolbox.models.clip.index import read_index, window_footprints, write_index
+from rsai_toolbox.models.clip.chips import ChipBatch, ChipGrid, ChipSet
+from rsai_toolbox.models.clip.index import index_layer, read_index, write_chip_set
 from rsai_toolbox.models.clip.model import load_clip_model
-from rsai_toolbox.models.clip.queries import classify_index, search_index
+from rsai_toolbox.models.clip.queries import classify_chips, search_chips
 from rsai_toolbox.models.clip.search import text_search, zero_shot_probabilities
 from rsai_toolbox.models.errors import Cancelled, UserError
 from rsai_toolbox.models.hub import WeightsStore
+from rsai_toolbox.models.runtime.grids import Grid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers_clip import (long_clip_layout, reference_image_embeddings,  # noqa: E402
@@ -45,10 +48,16 @@ def tiny(tmp_path_factory):
     return state, model, chips
 
 
-def grid_chips(count: int, per_row: int = 10, size: int = 32):
-    cols = (np.arange(count) % per_row) * size
-    rows = (np.arange(count) // per_row) * size
-    return cols, rows, window_footprints(GEOTRANSFORM, cols, rows, size, size)
+def chip_set(embeddings, per_row: int = 10, size: int = 32, model="tiny", sha="ab" * 32,
+             crs=None) -> ChipSet:
+    """Chips of ``size`` px side by side, ``per_row`` to a row, on a 10 m UTM grid."""
+    count = len(embeddings)
+    rows_needed = -(-count // per_row)
+    grid = ChipGrid(Grid(per_row * size, rows_needed * size, GEOTRANSFORM,
+                         utm33() if crs is None else crs), size, size, per_row, rows_needed)
+    index = np.arange(count)
+    return ChipSet(grid, index % per_row, index // per_row, np.asarray(embeddings), model, sha,
+                   "test chips", {"BANDS": "1,2,3"})
 
 
 def brute_force_ranking(index: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -92,41 +101,44 @@ def test_zero_shot_equals_softmax_of_scaled_cosine():
 
 
 # -- the index file ------------------------------------------------------------------------------
-def test_index_round_trip_keeps_embeddings_footprints_and_provenance(tmp_path):
+def test_index_round_trip_keeps_embeddings_footprints_grid_and_provenance(tmp_path):
     rng = np.random.default_rng(2)
     embeddings = rng.normal(size=(25, 16)).astype(np.float32)
-    cols, rows, footprints = grid_chips(25)
+    chips = chip_set(embeddings)
     path = tmp_path / "out" / "index.gpkg"
-    write_index(path, footprints, embeddings, utm33(), "tiny", "ab" * 32,
-                attributes={"col": cols, "row": rows}, metadata={"chip_size": 32, "stride": 32})
+    write_chip_set(path, chips)
     index = read_index(path)
     unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
     np.testing.assert_allclose(index.embeddings, unit, atol=1e-7)
-    assert (index.model_id, index.weights_sha256, index.layer) == ("tiny", "ab" * 32, "chips")
-    assert index.metadata == {"CHIP_SIZE": "32", "STRIDE": "32"}
-    assert osr.SpatialReference(index.crs_wkt).GetAuthorityCode(None) == "32633"
+    assert (index.model_id, index.weights_sha256) == ("tiny", "ab" * 32)
+    assert index.grid == chips.grid  # the chip grid, CRS included, comes back from the metadata
+    assert index.settings == {"BANDS": "1,2,3"}
+    np.testing.assert_array_equal(index.cols, chips.cols)
+    np.testing.assert_array_equal(index.rows, chips.rows)
     dataset = ogr.Open(str(path))  # kept: GDAL 3.6 layers do not keep their dataset alive
     layer = dataset.GetLayer("chips")
-    for fid, i in ((index.fids[0], 0), (index.fids[13], 13)):
-        feature = layer.GetFeature(int(fid))
-        assert (feature["col"], feature["row"]) == (cols[i], rows[i])
+    assert layer.GetSpatialRef().GetAuthorityCode(None) == "32633"
+    for fid in (1, 14):
+        feature = layer.GetFeature(fid)
+        col, row = feature["col"], feature["row"]
+        assert (col, row) == (chips.cols[fid - 1], chips.rows[fid - 1])
         x0, x1, y0, y1 = feature.GetGeometryRef().GetEnvelope()
-        assert (x0, x1) == (500000 + 10 * cols[i], 500000 + 10 * cols[i] + 320)
-        assert (y0, y1) == (6000000 - 10 * rows[i] - 320, 6000000 - 10 * rows[i])
+        assert (x0, x1) == (500000 + 320 * col, 500000 + 320 * col + 320)
+        assert (y0, y1) == (6000000 - 320 * row - 320, 6000000 - 320 * row)
     dataset = None
     assert not [p for p in path.parent.iterdir() if p.name != "index.gpkg"]
 
     half = tmp_path / "half.gpkg"
-    write_index(half, footprints, embeddings, "", "tiny", "ab" * 32, dtype="float16")
+    write_chip_set(half, chip_set(embeddings, crs=""), dtype="float16")
     small = read_index(half)
-    assert small.embeddings.dtype == np.float16 and small.crs_wkt == ""
+    assert small.embeddings.dtype == np.float16 and small.grid.raster.crs == ""
     np.testing.assert_allclose(small.embeddings, unit, atol=1e-3)
     dataset = ogr.Open(str(half))
     assert len(dataset.GetLayer(0).GetNextFeature().GetFieldAsBinary("embedding")) == 16 * 2
     dataset = None
 
 
-def test_index_is_added_beside_other_layers_and_never_replaces_one(tmp_path):
+def test_index_is_added_beside_other_layers_and_replaces_only_its_own(tmp_path):
     path = tmp_path / "project.gpkg"
     dataset = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
     fields = dataset.CreateLayer("fields", geom_type=ogr.wkbPoint)
@@ -137,20 +149,25 @@ def test_index_is_added_beside_other_layers_and_never_replaces_one(tmp_path):
     fields.CreateFeature(feature)
     dataset = None
 
-    _, _, footprints = grid_chips(5)
-    embeddings = np.eye(5, 8, dtype=np.float32)
-    write_index(path, footprints, embeddings, utm33(), "tiny", "ab" * 32, layer="chips")
+    write_chip_set(path, chip_set(np.eye(5, 8, dtype=np.float32)))
     dataset = ogr.Open(str(path))
     assert sorted(dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())) == ["chips", "fields"]
     assert dataset.GetLayer("fields").GetNextFeature()["name"] == "keep me"
     assert read_index(path).embeddings.shape == (5, 8)  # the one index layer is found by itself
     dataset = None
 
+    warnings = []
+    write_chip_set(path, chip_set(np.eye(3, 8, dtype=np.float32), model="again"),
+                   callbacks=Callbacks(warn=warnings.append))  # an earlier run's index: replaced
+    assert read_index(path).model_id == "again" and len(read_index(path).cols) == 3
+    assert any("replaced the layer 'chips'" in w for w in warnings)
+
     before = hashlib.sha256(path.read_bytes()).hexdigest()
-    for layer in ("chips", "fields"):
-        with pytest.raises(UserError, match=f"already has a layer named '{layer}'.*never replaced"):
-            write_index(path, footprints, embeddings, utm33(), "other", "cd" * 32, layer=layer)
+    with pytest.raises(UserError, match="already has a layer named 'fields' that this toolbox did "
+                                        "not write.*never replaced"):
+        write_chip_set(path, chip_set(np.eye(5, 8, dtype=np.float32)), layer="fields")
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project.gpkg"]
     with pytest.raises(UserError, match="not a chip embedding index"):
         read_index(path, "fields")
     with pytest.raises(UserError, match="no layer 'nope'"):
@@ -158,40 +175,40 @@ def test_index_is_added_beside_other_layers_and_never_replaces_one(tmp_path):
 
 
 def test_cancelled_index_leaves_nothing_behind(tmp_path):
-    _, _, footprints = grid_chips(3000, per_row=60)
-    embeddings = np.random.default_rng(3).normal(size=(3000, 8)).astype(np.float32)
-    calls = iter([False, False, True])
-    with pytest.raises(Cancelled):
-        write_index(tmp_path / "new.gpkg", footprints, embeddings, utm33(), "m", "ab" * 32,
-                    is_cancelled=lambda: next(calls))
-    assert list(tmp_path.iterdir()) == []
-
-    existing = tmp_path / "existing.gpkg"
-    write_index(existing, footprints[:2], embeddings[:2], utm33(), "m", "ab" * 32, layer="first")
-    calls = iter([False, True])
-    with pytest.raises(Cancelled):
-        write_index(existing, footprints, embeddings, utm33(), "m", "ab" * 32, layer="second",
-                    is_cancelled=lambda: next(calls))
-    dataset = ogr.Open(str(existing))
-    assert [dataset.GetLayer(i).GetName() for i in range(dataset.GetLayerCount())] == ["first"]
+    chips = chip_set(np.random.default_rng(3).normal(size=(3000, 8)).astype(np.float32), 60)
+    for path in (tmp_path / "new.gpkg", tmp_path / "existing.gpkg"):
+        if path.name == "existing.gpkg":
+            write_chip_set(path, chip_set(np.eye(2, 8, dtype=np.float32)), layer="first")
+        before = path.read_bytes() if path.exists() else None
+        with pytest.raises(Cancelled):
+            with index_layer(path, chips.grid, "m", "ab" * 32, 8) as add:
+                add(ChipBatch(chips.cols[:1000], chips.rows[:1000], chips.embeddings[:1000]))
+                raise Cancelled("stopped")
+        assert (path.read_bytes() if path.exists() else None) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.gpkg"]
 
 
-@pytest.mark.parametrize("problem", ["suffix", "dtype", "footprints", "attribute", "layer_name",
-                                     "no_chips", "nan"])
-def test_bad_index_arguments_are_user_errors(tmp_path, problem):
-    _, _, footprints = grid_chips(4)
-    kwargs = dict(path=tmp_path / "i.gpkg", footprints=footprints,
-                  embeddings=np.ones((4, 8), np.float32), crs_wkt="", model_id="m",
-                  weights_sha256="ab" * 32)
-    kwargs.update({"suffix": {"path": tmp_path / "i.shp"}, "dtype": {"dtype": "int8"},
-                   "footprints": {"footprints": footprints[:3]},
-                   "attribute": {"attributes": {"col": np.array(["a", "b", "c", "d"])}},
-                   "layer_name": {"layer": "x; DROP TABLE y"},
-                   "no_chips": {"embeddings": np.ones((0, 8), np.float32), "footprints": footprints[:0]},
-                   "nan": {"embeddings": np.full((4, 8), np.nan, np.float32)}}[problem])
-    with pytest.raises(UserError):
-        write_index(**kwargs)
+@pytest.mark.parametrize("problem", ["suffix", "dtype", "layer_name", "no_chips", "nan", "width"])
+def test_bad_index_arguments_are_refused(tmp_path, problem):
+    chips = chip_set(np.ones((4, 8), np.float32))
+    kwargs = dict(path=tmp_path / "i.gpkg", chips=chips)
+    if problem == "suffix":
+        kwargs["path"] = tmp_path / "i.shp"
+    elif problem == "dtype":
+        kwargs["dtype"] = "int8"
+    elif problem == "layer_name":
+        kwargs["layer"] = "x; DROP TABLE y"
+    elif problem == "no_chips":
+        kwargs["chips"] = chip_set(np.ones((0, 8), np.float32))
+    elif problem == "nan":
+        kwargs["chips"] = chip_set(np.full((4, 8), np.nan, np.float32))
+    if problem == "width":
+        with pytest.raises(ValueError):
+            with index_layer(tmp_path / "i.gpkg", chips.grid, "m", "ab" * 32, 16) as add:
+                add(ChipBatch(chips.cols, chips.rows, chips.embeddings))
+    else:
+        with pytest.raises(UserError):
+            write_chip_set(**kwargs)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -199,27 +216,25 @@ def test_reading_what_is_not_an_index_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist.*rsai:embed_image_chips"):
         read_index(tmp_path / "absent.gpkg")
     (tmp_path / "text.gpkg").write_text("not a geopackage")
-    with pytest.raises(UserError, match="not a readable GeoPackage"):
+    with pytest.raises(UserError, match="not a GeoPackage GDAL can open"):
         read_index(tmp_path / "text.gpkg")
-    _, _, footprints = grid_chips(2)
     damaged = tmp_path / "damaged.gpkg"
-    write_index(damaged, footprints, np.ones((2, 8), np.float32), "", "m", "ab" * 32)
-    dataset = ogr.Open(str(damaged), update=1)
-    dataset.GetLayer(0).SetMetadataItem("RSAI_EMBEDDING_DIM", "")
-    dataset = None
-    with pytest.raises(UserError, match="metadata of .* is incomplete"):
-        read_index(damaged)
+    for key, value in (("RSAI_EMBEDDING_DIM", ""), ("RSAI_RASTER_GEOTRANSFORM", "1,2")):
+        write_chip_set(damaged, chip_set(np.ones((2, 8), np.float32)))
+        dataset = ogr.Open(str(damaged), update=1)
+        dataset.GetLayer(0).SetMetadataItem(key, value)
+        dataset = None
+        with pytest.raises(UserError, match="metadata of .* is incomplete or damaged"):
+            read_index(damaged)
 
 
 # -- with a model: search and classify a stored index --------------------------------------------
 def test_stored_index_is_searched_and_classified_with_no_image_model_call(tiny, tmp_path):
     state, model, chips = tiny
-    cols, rows, footprints = grid_chips(len(chips))
     embeddings = model.embed_images(chips)
     np.testing.assert_allclose(embeddings, reference_image_embeddings(state, chips), atol=1e-5)
     path = tmp_path / "index.gpkg"
-    write_index(path, footprints, embeddings, utm33(), model.model_id, model.weights_sha256,
-                attributes={"col": cols, "row": rows})
+    write_chip_set(path, chip_set(embeddings, model=model.model_id, sha=model.weights_sha256))
 
     image_calls = []
     hook = model.network.visual.register_forward_hook(lambda *a: image_calls.append(1))
@@ -227,9 +242,9 @@ def test_stored_index_is_searched_and_classified_with_no_image_model_call(tiny, 
     try:
         index = read_index(path)
         query = "a dense residential area with red roofs beside a river bend"
-        result = search_index(index, model, query, top_k=10, log=logs.append)
-        probabilities = classify_index(index, model, LABELS, log=logs.append)
-        hot = classify_index(index, model, LABELS, temperature=1.0)
+        ranking = search_chips(index, model, query, top_k=10, callbacks=Callbacks(log=logs.append))
+        probabilities = classify_chips(index, model, LABELS, callbacks=Callbacks(log=logs.append))
+        hot = classify_chips(index, model, LABELS, temperature=1.0)
     finally:
         hook.remove()
     assert image_calls == []
@@ -237,8 +252,9 @@ def test_stored_index_is_searched_and_classified_with_no_image_model_call(tiny, 
 
     text = reference_text_embeddings(state, reference_tokens([query], 248))[0]
     expected = brute_force_ranking(reference_image_embeddings(state, chips), text)
-    np.testing.assert_array_equal(result.rows, expected[:10])
-    np.testing.assert_array_equal(index.fids[result.rows], result.rows + 1)  # fids follow chip order
+    np.testing.assert_array_equal(ranking.best.rows, expected[:10])
+    np.testing.assert_allclose(ranking.scores, reference_image_embeddings(state, chips) @ text,
+                               atol=1e-5)
 
     labels = reference_text_embeddings(state, reference_tokens(LABELS, 248))
     cosine = reference_image_embeddings(state, chips) @ labels.T
@@ -249,23 +265,26 @@ def test_stored_index_is_searched_and_classified_with_no_image_model_call(tiny, 
         np.testing.assert_allclose(got, expected_p, atol=1e-5)
 
 
-def test_index_of_another_model_and_empty_labels_are_refused(tiny, tmp_path):
+def test_index_of_another_model_and_bad_labels_are_refused(tiny, tmp_path):
     _, model, chips = tiny
-    _, _, footprints = grid_chips(4)
+    embeddings = model.embed_images(chips[:4])
     path = tmp_path / "other.gpkg"
-    write_index(path, footprints, model.embed_images(chips[:4]), utm33(), "remoteclip-vit-b-32",
-                "cd" * 32)
-    index = read_index(path)
+    write_chip_set(path, chip_set(embeddings, model="remoteclip-vit-b-32", sha="cd" * 32))
     with pytest.raises(UserError, match="made with model remoteclip-vit-b-32.*not with tiny-long-clip"):
-        search_index(index, model, "farmland", 3)
-    ours = tmp_path / "ours.gpkg"
-    write_index(ours, footprints, model.embed_images(chips[:4]), utm33(), model.model_id,
-                model.weights_sha256)
-    for labels in ([], ["", "  "]):
-        with pytest.raises(UserError, match="no labels"):
-            classify_index(read_index(ours), model, labels)
+        search_chips(read_index(path), model, "farmland", 3)
+    same_id = tmp_path / "same_id.gpkg"  # same card id, other weights: refused too
+    write_chip_set(same_id, chip_set(embeddings, model=model.model_id, sha="cd" * 32))
+    with pytest.raises(UserError, match="weights sha256 cdcdcdcdcdcd"):
+        classify_chips(read_index(same_id), model, LABELS)
+    ours = chip_set(embeddings, model=model.model_id, sha=model.weights_sha256)
+    for labels, message in (([], "no labels"), (["", "  "], "no labels"),
+                            (["farmland", ""], "label 2 of 2 is empty"),
+                            (["farmland"], "only one label"),
+                            (["forest", "water", "forest"], "'forest' are given twice")):
+        with pytest.raises(UserError, match=message):
+            classify_chips(ours, model, labels)
     with pytest.raises(UserError, match="empty"):
-        search_index(read_index(ours), model, "  ", 3)
+        search_chips(ours, model, "  ", 3)
 
 
 # -- the LRSCLIP card's download path ----------------------------------------------------------
