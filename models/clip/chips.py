@@ -142,10 +142,10 @@ def plan_chips(card: ModelCard, raster_path: str, options: ChipOptions,
     spec, image_size = card.primary, card.head.window
     info = raster.raster_info(raster.open_raster(raster_path, "input raster"))
     bands = choose_bands(spec, info, list(options.bands) if options.bands else None)
+    white = white_value(raster_path, bands, spec.scale, options.stretch_max, callbacks)
     with _resampled(raster_path, options.resolution, callbacks) as path:
         grid = _chip_grid(Grid.of(raster.open_raster(path)), options.chip_size or image_size,
                           options.stride, image_size)
-        white = white_value(path, bands, spec.scale, options.stretch_max, callbacks)
         selected = None
         if options.mask is not None:
             selected = _chips_in_mask(grid, *options.mask)
@@ -244,6 +244,7 @@ def _resampled(path: str, resolution: float | None, callbacks: Callbacks) -> Ite
                         f"({grid.width * size:g} x {grid.height * size:g}); choose a finer one.")
     name = f"/vsimem/rsai_clip_{uuid.uuid4().hex}.vrt"
     gdal.Translate(name, dataset, format="VRT", width=width, height=height,
+                   outputType=gdal.GDT_Float32,  # averages of 8-bit pixels are not rounded
                    resampleAlg="average" if resolution > size else "bilinear")
     callbacks.log(f"resampled from {size:g} to {resolution:g} (CRS units) per pixel: "
                   f"{width} x {height} px, read through a virtual raster")
