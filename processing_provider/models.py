@@ -21,3 +21,27 @@ def load_model(reference: str, device: str, callbacks, tasks=None):
     callbacks.log(f"Model {card.id}: {card.title}; weights {origin} at {model.weights}; "
                   f"licence {card.licence}; device {predictor.device}")
     return card, predictor
+
+
+def clip_models(device: str, callbacks) -> "Models":
+    """The CLIP tools' access to cards (built-in and the user's) and weights (the provider's
+    cache, downloaded on first use), loaded on DEVICE; each load is logged."""
+    from ..models.clip.model import load_clip_model
+    from ..models.clip.tools import Models
+
+    store = settings.weights_store(log=callbacks.log)
+    folders = [settings.user_cards_dir()]
+
+    def card(reference: str):
+        return registry.resolve_card(reference, store, folders)
+
+    def load(card):
+        weights = registry.weights_path(card, store, callbacks.part(0, 0.1).progress,
+                                        callbacks.is_cancelled)
+        model = load_clip_model(card, weights, device)
+        origin = card.weights.describe() if card.weights and not card.local_weights else "local file"
+        callbacks.log(f"Model {card.id}: {card.title}; weights {origin} at {weights} (sha256 "
+                      f"{model.weights_sha256}); licence {card.licence}; device {model.device}")
+        return model
+
+    return Models(card, load)

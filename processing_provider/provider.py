@@ -9,6 +9,7 @@ from . import settings
 from .algorithms.bayes_landcover_classify import BayesLandcoverClassify
 from .algorithms.bayes_landcover_train import BayesLandcoverTrain
 from .algorithms.download_model import DownloadModel
+from .algorithms.embed_image_chips import EmbedImageChips
 from .algorithms.farmland_prompt_mask import FarmlandPromptMask
 from .algorithms.farmland_segmentation import FarmlandSegmentation
 from .algorithms.install_dependencies import InstallDependencies
@@ -18,12 +19,15 @@ from .algorithms.polygonize_fields import PolygonizeFields
 from .algorithms.run_model import RunModel
 from .algorithms.sea_ice_scores import SeaIceScores
 from .algorithms.sea_ice_types import SeaIceTypes
+from .algorithms.text_search import TextSearch
+from .algorithms.zero_shot_classify import ZeroShotClassify
 
 ALGORITHMS = (RunModel, DownloadModel, InstallDependencies,
               FarmlandSegmentation, PolygonizeFields, FarmlandPromptMask,
               BayesLandcoverTrain, BayesLandcoverClassify,
               Pansharpen, PansharpeningQuality,
-              SeaIceTypes, SeaIceScores)
+              SeaIceTypes, SeaIceScores,
+              EmbedImageChips, TextSearch, ZeroShotClassify)
 
 
 class RsaiProvider(QgsProcessingProvider):

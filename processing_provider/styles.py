@@ -37,28 +37,49 @@ def write_value_style(raster_path: str, band: int = 1, ramp: str = "Viridis") ->
 def write_fill_style(vector_path: str, fill: str = "77,175,74,110", outline: str = "#1b5e20",
                      layer_name: str = "") -> Path:
     """Simple semi-transparent fill with a thin outline (field polygons), as a .qml beside it."""
-    from qgis.core import QgsFillSymbol, QgsSingleSymbolRenderer, QgsVectorLayer
-    source = f"{vector_path}|layername={layer_name}" if layer_name else vector_path
-    layer = QgsVectorLayer(source, "polygons", "ogr")
+    from qgis.core import QgsFillSymbol, QgsSingleSymbolRenderer
     symbol = QgsFillSymbol.createSimple({"color": fill, "outline_color": outline,
                                          "outline_width": "0.3"})
-    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
-    qml = Path(vector_path).with_suffix(".qml")
-    layer.saveNamedStyle(str(qml))
-    return qml
+    return _save_vector(vector_path, layer_name, lambda layer: QgsSingleSymbolRenderer(symbol))
 
 
 def write_category_style(vector_path: str, field: str, classes: Sequence[tuple[int, str, str]],
                          layer_name: str = "") -> Path:
     """Polygons filled by class: each value of ``field`` in its colour, named, as a .qml."""
-    from qgis.core import (QgsCategorizedSymbolRenderer, QgsFillSymbol, QgsRendererCategory,
-                           QgsVectorLayer)
-    source = f"{vector_path}|layername={layer_name}" if layer_name else vector_path
-    layer = QgsVectorLayer(source, "polygons", "ogr")
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsFillSymbol, QgsRendererCategory
     categories = [QgsRendererCategory(value, QgsFillSymbol.createSimple(
         {"color": colour, "outline_color": "#404040", "outline_width": "0.1"}), name)
         for value, name, colour in classes]
-    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
+    return _save_vector(vector_path, layer_name,
+                        lambda layer: QgsCategorizedSymbolRenderer(field, categories))
+
+
+def write_graduated_style(vector_path: str, field: str, layer_name: str = "",
+                          ramp: str = "Viridis", classes: int = 5) -> Path:
+    """Polygons coloured by a numeric field in equal intervals of a colour ramp (search
+    matches by similarity), as a .qml beside the file."""
+    from qgis.core import (QgsClassificationEqualInterval, QgsFillSymbol,
+                           QgsGraduatedSymbolRenderer)
+
+    def renderer(layer):
+        graduated = QgsGraduatedSymbolRenderer(field)
+        graduated.setSourceSymbol(QgsFillSymbol.createSimple({"outline_color": "#202020",
+                                                              "outline_width": "0.3"}))
+        graduated.setSourceColorRamp(QgsStyle.defaultStyle().colorRamp(ramp))
+        graduated.setClassificationMethod(QgsClassificationEqualInterval())
+        graduated.updateClasses(layer, classes)  # from the layer's values
+        return graduated
+
+    return _save_vector(vector_path, layer_name, renderer)
+
+
+def _save_vector(vector_path: str, layer_name: str, make_renderer) -> Path:
+    """The renderer ``make_renderer(layer)`` gives for a layer of ``vector_path``, saved as
+    the .qml beside the file."""
+    from qgis.core import QgsVectorLayer
+    source = f"{vector_path}|layername={layer_name}" if layer_name else vector_path
+    layer = QgsVectorLayer(source, "polygons", "ogr")
+    layer.setRenderer(make_renderer(layer))
     qml = Path(vector_path).with_suffix(".qml")
     layer.saveNamedStyle(str(qml))
     return qml

@@ -5,8 +5,10 @@ A plain file-based OGR layer is passed as it is (path and layer name); anything 
 to a temporary GeoPackage first.
 """
 
+import re
 from pathlib import Path
 
+from osgeo import ogr
 from qgis.core import (QgsFeatureRequest, QgsProcessingException,
                        QgsProcessingFeatureSourceDefinition, QgsProcessingUtils,
                        QgsProviderRegistry, QgsVectorFileWriter)
@@ -50,3 +52,42 @@ def export_to_geopackage(algorithm, parameters, name, context, log) -> str:
     del writer  # closes the file
     log(f"{name}: {count} features copied to {path} (the layer is not a plain file)")
     return path
+
+
+def geopackage_destination(destination: str, default_layer: str) -> tuple[str, str]:
+    """(file, layer) of a vector destination: a plain path (the layer gets ``default_layer``)
+    or QGIS's "Save to GeoPackage" form ``ogr:dbname='x.gpkg' table="name" (geom)``."""
+    match = re.match(r"""^ogr:dbname='(?P<path>(?:[^']|'')*)'\s+table="(?P<table>(?:[^"]|"")*)\"""",
+                     destination or "")
+    if match:
+        return match["path"].replace("''", "'"), match["table"].replace('""', '"')
+    return destination, default_layer
+
+
+def layer_uri(path: str, layer: str) -> str:
+    """The source string QGIS opens one layer of a GeoPackage with."""
+    return f"{path}|layername={layer}"
+
+
+def load_layer_on_completion(context, destination: str, path: str, layer: str) -> str:
+    """Have the dialog load ``layer`` of ``path`` (the file may hold other layers) where it
+    would have loaded ``destination``; returns the layer's URI."""
+    uri = layer_uri(path, layer)
+    if context.willLoadLayerOnCompletion(destination):
+        layers = context.layersToLoadOnCompletion()
+        details = layers.pop(destination)
+        layers[uri] = details
+        context.setLayersToLoadOnCompletion(layers)
+    return uri
+
+
+def layer_file(algorithm, parameters, name, context, log=lambda message: None):
+    """(path, layer name) of a vector parameter, the layer named even when QGIS gave its
+    index; (None, None) when the optional parameter is empty."""
+    if not parameters.get(name):
+        return None, None
+    path, layer = vector_file(algorithm, parameters, name, context, log)
+    if isinstance(layer, int):
+        dataset = ogr.Open(path)
+        layer = dataset.GetLayer(layer).GetName() if dataset is not None else None
+    return path, layer

@@ -14,8 +14,9 @@ sys.path.insert(0, str(REPO / "build" / "plugins"))
 from qgis.core import (QgsApplication, QgsProcessing, QgsProcessingModelAlgorithm,  # noqa: E402
                        QgsProcessingModelChildAlgorithm, QgsProcessingModelChildParameterSource,
                        QgsProcessingModelOutput, QgsProcessingModelParameter,
-                       QgsProcessingParameterFeatureSource, QgsProcessingParameterField,
-                       QgsProcessingParameterRasterLayer)
+                       QgsProcessingParameterBand, QgsProcessingParameterFeatureSource,
+                       QgsProcessingParameterField, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
 from qgis.PyQt.QtCore import QPointF  # noqa: E402
 
 
@@ -59,7 +60,73 @@ def bayes_train_then_classify() -> QgsProcessingModelAlgorithm:
     return model
 
 
-MODELS = {"bayes_train_then_classify.model3": bayes_train_then_classify}
+def clip_embed_then_search() -> QgsProcessingModelAlgorithm:
+    """Embed a raster's chips into an index, then search the index with words."""
+    model = QgsProcessingModelAlgorithm("Search imagery with words: embed then search",
+                                        "rsai tests")
+    for position, parameter in enumerate((
+            QgsProcessingParameterRasterLayer("INPUT", "Input raster"),
+            QgsProcessingParameterBand("BANDS", "Red, green and blue bands", None, "INPUT",
+                                       optional=True, allowMultiple=True),
+            QgsProcessingParameterString("MODEL", "CLIP model", "lrsclip-vit-b-16"),
+            QgsProcessingParameterString("QUERY", "Query", multiLine=True),
+            QgsProcessingParameterNumber("TOP_K", "Number of best chips",
+                                         QgsProcessingParameterNumber.Integer, 10, minValue=1))):
+        component = QgsProcessingModelParameter(parameter.name())
+        component.setPosition(QPointF(120 + 200 * position, 60))
+        model.addModelParameter(parameter, component)
+
+    def from_model(name):
+        return [QgsProcessingModelChildParameterSource.fromModelParameter(name)]
+
+    def defaults(child):  # what the modeler's dialog fills in: DEVICE auto, 16 chips a batch
+        child.addParameterSources("DEVICE", [
+            QgsProcessingModelChildParameterSource.fromStaticValue(0)])
+        child.addParameterSources("BATCH_SIZE", [
+            QgsProcessingModelChildParameterSource.fromStaticValue(16)])
+
+    embed = QgsProcessingModelChildAlgorithm("rsai:embed_image_chips")
+    embed.setChildId("embed")
+    embed.setDescription("Embed image chips")
+    embed.setPosition(QPointF(250, 200))
+    for name in ("INPUT", "BANDS", "MODEL"):
+        embed.addParameterSources(name, from_model(name))
+    defaults(embed)
+    index = QgsProcessingModelOutput("index", "Chip index")
+    index.setChildId("embed")
+    index.setChildOutputName("OUTPUT")
+    index.setPosition(QPointF(470, 250))
+    embed.setModelOutputs({"index": index})
+    model.addChildAlgorithm(embed)
+
+    search = QgsProcessingModelChildAlgorithm("rsai:text_search")
+    search.setChildId("search")
+    search.setDescription("Search imagery with words")
+    search.setPosition(QPointF(250, 360))
+    search.addParameterSources("INDEX", [
+        QgsProcessingModelChildParameterSource.fromChildOutput("embed", "OUTPUT")])
+    for name in ("QUERY", "TOP_K"):
+        search.addParameterSources(name, from_model(name))
+    defaults(search)
+    outputs = {}
+    for name, child_output, description, y in (("matches", "OUTPUT", "Best matching chips", 410),
+                                               ("heatmap", "OUTPUT_HEATMAP", "Similarity heat map",
+                                                460)):
+        output = QgsProcessingModelOutput(name, description)
+        output.setChildId("search")
+        output.setChildOutputName(child_output)
+        output.setPosition(QPointF(470, y))
+        outputs[name] = output
+    search.setModelOutputs(outputs)
+    model.addChildAlgorithm(search)
+    valid, issues = model.validate()
+    if not valid:
+        raise SystemExit(f"the model is not valid: {issues}")
+    return model
+
+
+MODELS = {"bayes_train_then_classify.model3": bayes_train_then_classify,
+          "clip_embed_then_search.model3": clip_embed_then_search}
 
 
 def main(paths):
