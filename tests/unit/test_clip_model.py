@@ -66,6 +66,16 @@ def test_text_embeddings_equal_long_clip_forward_pass(long_clip):
     assert float(got[-1] @ model.embed_texts([" ".join(QUERIES[-1].split()[:15])])[0]) < 0.999
 
 
+def test_texts_cut_after_their_end_token_equal_open_clips_full_context(long_clip):
+    _, model = long_clip
+    texts = ["farmland", "a river", QUERIES[0], long_text(120)]
+    tokens = torch.from_numpy(model.tokenizer(texts))
+    with torch.inference_mode():
+        full = model.network.encode_text(tokens, normalize=True).numpy()
+    np.testing.assert_allclose(model.embed_texts(texts), full, atol=1e-6)
+    np.testing.assert_allclose(model.embed_texts(texts[:1]), full[:1], atol=1e-6)
+
+
 def test_200_token_query_runs_on_248_context_and_is_reported_too_long_on_77(long_clip, tmp_path):
     _, long_model = long_clip
     query = long_text(200)
