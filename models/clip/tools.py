@@ -119,7 +119,14 @@ def _chips_and_model(models: Models, model: str, source: ChipSource, texts: Sequ
     if source.index:
         path, layer = source.index
         index_model = chip_index.index_model_id(path, layer)
-        card = models.card(model or index_model)
+        try:
+            card = models.card(model or index_model)
+        except UserError as exc:
+            if model:
+                raise
+            raise UserError(f"the index {path} was made with model {index_model}, which is not "
+                            f"a known card here ({exc}). Set MODEL to that model's card (its "
+                            ".json file or id).") from None
         if card.id != index_model:
             raise UserError(f"the index {path} was made with model {index_model}, not with "
                             f"{card.id}: embeddings of different models cannot be compared. "
