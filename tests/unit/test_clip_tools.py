@@ -380,3 +380,22 @@ def test_checkpoint_keys_not_matching_name_the_first_missing_keys(clip, tmp_path
         tools.embed_image_chips(broken.access, "tiny-long", str(tif), ChipOptions(),
                                 str(tmp_path / "index.gpkg"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rgb.tif", "w.pt"]
+
+
+def test_cancel_stops_the_embedding_and_leaves_no_index(clip, models, tmp_path):
+    from rsai_toolbox.models.errors import Cancelled
+
+    tif = tmp_path / "rgb.tif"
+    rgb_raster(tif, nodata_block=False)
+    project = tmp_path / "project.gpkg"
+    tools.embed_image_chips(models.access, "tiny-long", str(tif), ChipOptions(), str(project),
+                            layer="first")
+    before = sha(project)
+    progress = []
+    with pytest.raises(Cancelled):
+        tools.embed_image_chips(models.access, "tiny-long", str(tif), ChipOptions(stride=16),
+                                str(project), layer="second", callbacks=Callbacks(
+                                    progress=progress.append,
+                                    is_cancelled=lambda: len(progress) > 1))
+    assert sha(project) == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "project.gpkg", "rgb.tif"]
