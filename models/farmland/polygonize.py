@@ -43,7 +43,7 @@ from scipy import ndimage
 from ..callbacks import Callbacks
 from ..errors import Cancelled, UserError
 from ..runtime.raster import open_raster
-from ..runtime.vectors import Field, check_geopackage_path, geopackage_layer
+from ..runtime.vectors import Field, check_destination, check_geopackage_path, geopackage_layer
 
 ogr.UseExceptions()  # (gdal's are on through runtime.raster)
 
@@ -80,6 +80,7 @@ def polygonize_fields(class_raster_path, output_gpkg_path, field_value: int = 1,
     """
     _check_parameters(field_value, boundary_value, min_area_m2, simplify_tolerance_m)
     output = check_geopackage_path(output_gpkg_path)
+    check_destination(output, layer_name or output.stem)  # a user's layer is never replaced
     src = open_raster(class_raster_path, "class raster")
     if band < 1 or band > src.RasterCount:
         raise UserError(f"class raster {class_raster_path} has no band {band}")

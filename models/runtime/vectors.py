@@ -38,6 +38,7 @@ GEOMETRIES = {"point": ogr.wkbPoint, "polygon": ogr.wkbPolygon,
 WRITER_KEY = "RSAI_WRITER"
 WRITER = "rsai_toolbox"
 _PER_TRANSACTION = 20000
+_RESERVED = ("gpkg_", "rtree_", "sqlite_")  # GeoPackage's and SQLite's own tables
 # BLOB rows of a few KB pack into 64 KiB pages (about half the file size of 4 KiB pages).
 _BLOB_PAGE_SIZE = "page_size=65536"
 
@@ -142,8 +143,11 @@ def check_destination(path: str | os.PathLike, layer_name: str) -> bool:
     """Check before any work that ``layer_name`` may be written into ``path``; True when an
     earlier run's layer of that name will be replaced. The user's layers are never replaced."""
     final = check_geopackage_path(path)
-    if not layer_name or not layer_name.replace("_", "").isalnum():
-        raise UserError(f"the layer name {layer_name!r} must be letters, digits and '_'.")
+    if not layer_name.strip() or layer_name.lower().startswith(_RESERVED) or any(
+            ord(c) < 32 for c in layer_name):
+        raise UserError(f"the layer name {layer_name!r} is empty, has control characters or "
+                        "is reserved by GeoPackage (gpkg_..., rtree_..., sqlite_...); choose "
+                        "another.")
     if not final.exists():
         return False
     dataset = _open(final)

@@ -197,7 +197,7 @@ def test_bad_index_arguments_are_refused(tmp_path, problem):
     elif problem == "dtype":
         kwargs["dtype"] = "int8"
     elif problem == "layer_name":
-        kwargs["layer"] = "x; DROP TABLE y"
+        kwargs["layer"] = "gpkg_contents"
     elif problem == "no_chips":
         kwargs["chips"] = chip_set(np.ones((0, 8), np.float32))
     elif problem == "nan":

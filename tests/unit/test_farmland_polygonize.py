@@ -226,6 +226,18 @@ def test_output_that_is_not_a_geopackage_is_refused_before_any_work(tmp_path):
     assert asked == [] and sorted(p.name for p in tmp_path.iterdir()) == ["cls.tif"]
 
 
+def test_a_users_layer_of_the_same_name_is_refused_before_any_work(tmp_path):
+    path = _write(tmp_path / "cls.tif", np.ones((4, 4), np.uint8))
+    project = _write_points(tmp_path / "project.gpkg")
+    before, asked = project.read_bytes(), []
+    with pytest.raises(UserError, match="already has a layer named 'wells' that this toolbox "
+                                        "did not write"):
+        polygonize_fields(path, project, layer_name="wells",
+                          callbacks=Callbacks(progress=asked.append))
+    assert asked == [] and project.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cls.tif", "project.gpkg"]
+
+
 def _write_points(path):
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(32633)
