@@ -416,9 +416,11 @@ class WeightsStore:
         commit = self._current_commit(source)
         pinned = replace(source, revision=commit)
         path = self._cached_unverified(pinned) or self._download_hub(pinned, progress, is_cancelled)
-        actual = sha256_file(path)
         if source.sha256 is not None:
-            self._verify(pinned, path, actual=actual)  # a published checksum still rules
+            self._verify(pinned, path)  # a published checksum still rules
+            actual = source.sha256
+        else:
+            actual = sha256_file(path)
         tofu = self._read_tofu()
         tofu[source.identity()] = {"revision": commit, "sha256": actual}
         self._write_tofu(tofu)

@@ -231,7 +231,7 @@ def _resampled(path: str, resolution: float | None, callbacks: Callbacks) -> Ite
     grid = Grid.of(dataset)
     if not np.isfinite(resolution) or resolution <= 0:
         raise UserError(f"RESOLUTION must be a positive pixel size, not {resolution}.")
-    if grid.rotated:
+    if grid.geotransform[2] or grid.geotransform[4]:  # a rotated grid
         raise UserError(f"{path} is rotated; RESOLUTION cannot resample it. Warp it to a north-up "
                         "grid first (Raster > Projections > Warp).")
     if dataset.GetSpatialRef() is not None and dataset.GetSpatialRef().IsGeographic():
