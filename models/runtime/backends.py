@@ -192,12 +192,13 @@ def load_state_dict(module, path: Path, fmt: str, reader=None) -> None:
     if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
         raise UserError(f"{path} is not a state dict of tensors (got {type(state).__name__}); "
                         "use the weights file the model card names.")
-    mismatch = describe_mismatch(module.state_dict(), state)
-    if mismatch:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:  # torch judges; the message names the first keys in words
+        mismatch = describe_mismatch(module.state_dict(), state) or str(exc).splitlines()[0]
         raise UserError(f"the weights in {path} do not fit the architecture the card "
                         f"names: {mismatch}. Check that the card (architecture and its sizes) "
-                        "matches the weights file.")
-    module.load_state_dict(state, strict=True)
+                        "matches the weights file.") from None
 
 
 def describe_mismatch(expected: Mapping, state: Mapping, shown: int = 5) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from ..callbacks import Callbacks
 from ..cards import InputSpec, ModelCard
 from ..errors import UserError
-from ..runtime import engine, raster
+from ..runtime import engine, raster, vectors
 from ..runtime.backends import Predictor
 from ..runtime.engine import Destination, RunOptions, RunResult
 from ..runtime.grids import Grid
@@ -137,9 +137,8 @@ def _check_request(card: ModelCard, input_path: str, outputs: IceTypeOutputs,
     if outputs.windows and card.head.type != "patch":
         raise UserError(f"OUTPUT_WINDOWS is the grid of window centres of a patch model; "
                         f"{card.title} classifies every pixel. Leave it empty.")
-    if outputs.polygons and Path(outputs.polygons).suffix.lower() != ".gpkg":
-        raise UserError(f"OUTPUT_POLYGONS {outputs.polygons} must be a GeoPackage (.gpkg); "
-                        "choose a file name ending in .gpkg.")
+    if outputs.polygons:  # a .gpkg, and a user's layer of that name is never replaced
+        vectors.check_destination(outputs.polygons, polygons.LAYER)
     inputs = [p for p in (input_path, land_mask) if p]
     raster.check_outputs(outputs.rasters() + ([outputs.polygons] if outputs.polygons else []),
                          inputs)

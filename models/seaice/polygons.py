@@ -45,7 +45,7 @@ def class_polygons(classes_path: str, probabilities_path: str, classes: Sequence
     by_value = {c.value: c for c in classes}
     to_area = _area_function(grid)
     with geopackage_layer(output, LAYER, grid.crs, "polygon", FIELDS,
-                          {"source": str(classes_path)}) as writer:
+                          {"source": str(classes_path)}, callbacks) as writer:
         layer.ResetReading()
         for feature in layer:
             fid, value = feature.GetFID(), feature.GetField("class")
