@@ -12,7 +12,7 @@ user's and is never replaced (the run stops before any work with an error saying
 proceed).
 
 Reading: ``read_columns`` takes whole columns in one pass (GDAL's Arrow stream), BLOB columns
-as fixed-width records, for layers of 100k features in well under a second.
+as fixed-width records (100k features of 2 KB in about 0.75 s, bench/bench_clip.py).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ class EmbedImageChips(RsaiAlgorithm):
     GROUP_ID = "clip"
     HELP = """Cuts a raster into square chips and embeds each with a remote-sensing CLIP \
 model, into a GeoPackage index: one polygon per chip with its embedding. Text search and \
-zero-shot classification then read the index and embed only the words, in well under a second \
+zero-shot classification then read the index and embed only the words: under a second \
 even for 100,000 chips.
 
 <b>Input</b>: an RGB raster (aerial photo, true-colour satellite image) or a multispectral \

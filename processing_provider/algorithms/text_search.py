@@ -25,7 +25,7 @@ residential area with red roofs beside a river bend": the chips most similar to 
 the cosine of their CLIP embeddings.
 
 <b>Chip index</b>: an index made by "Embed image chips": only the query is embedded (the log \
-says so), so a search takes well under a second even for 100,000 chips. MODEL may be left \
+says so), so a search takes under a second even for 100,000 chips. MODEL may be left \
 empty (the index's model is used); another model than the index's is refused.
 <b>Or a raster</b>: embeds its chips now (the chip parameters below, under Advanced), then \
 searches them; nothing is stored.
