@@ -8,14 +8,14 @@ diagram) are drawn with matplotlib's Agg canvas, no pyplot state, and embedded a
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from ..figures import png_base64
 
 ECE_BINS = 10
 
@@ -139,14 +139,6 @@ def _has_tol() -> bool:
     return "tol" in inspect.signature(QuadraticDiscriminantAnalysis).parameters
 
 
-def _png(fig) -> str:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    FigureCanvasAgg(fig)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
 def _confusion_png(s: Scores, names) -> str:
     from matplotlib.figure import Figure
     k = len(names)
@@ -164,7 +156,7 @@ def _confusion_png(s: Scores, names) -> str:
     ax.set_xlabel("predicted")
     ax.set_ylabel("reference")
     ax.set_title(f"Confusion matrix: {s.method}", fontsize=9)
-    return _png(fig)
+    return png_base64(fig)
 
 
 def _reliability_png(scores) -> str:
@@ -182,7 +174,7 @@ def _reliability_png(scores) -> str:
     ax.set_ylabel("accuracy")
     ax.set_title("Reliability diagram", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
-    return _png(fig)
+    return png_base64(fig)
 
 
 def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=None,

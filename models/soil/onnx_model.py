@@ -1,0 +1,144 @@
+"""The soil model as one ONNX file: features in; values, interval bounds out; the card inside.
+
+Graph: input ``features`` (N, F) float32 -> ``values`` (N, K), ``lower`` = values - half width,
+``upper`` = values + half width (the split-conformal half widths of the card, one per target).
+Tree models come one per target (skl2onnx / onnxmltools) and are stacked here into one graph.
+The card (JSON) is stored in the metadata property ``rsai_card`` and written beside the model as
+``<model>.json``. Files are written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..files import write_files
+
+CARD_KEY = "rsai_card"
+OUTPUTS = ("values", "lower", "upper")
+
+
+def stack_target_models(models: list):
+    """One ONNX model from single-target models that all read ``features``: their (N, 1)
+    outputs are concatenated into ``values`` (N, K)."""
+    import onnx
+    from onnx import compose, helper
+
+    nodes, initializers, outputs = [], [], []
+    opsets: dict[str, int] = {}
+    for k, model in enumerate(models):
+        prefixed = compose.add_prefix(model, f"target{k}_")
+        graph = prefixed.graph
+        own_input = graph.input[0].name
+        for node in graph.node:
+            node.input[:] = ["features" if name == own_input else name for name in node.input]
+            nodes.append(node)
+        initializers += list(graph.initializer)
+        outputs.append(graph.output[0].name)
+        for opset in model.opset_import:
+            opsets[opset.domain] = max(opsets.get(opset.domain, 0), opset.version)
+    nodes.append(helper.make_node("Concat", outputs, ["values"], axis=1, name="stack_targets"))
+    n_features = models[0].graph.input[0].type.tensor_type.shape.dim[1].dim_value
+    graph = helper.make_graph(
+        nodes, "soil_trees",
+        [helper.make_tensor_value_info("features", onnx.TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("values", onnx.TensorProto.FLOAT, [None, len(models)])],
+        initializers)
+    stacked = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v)
+                                                     for d, v in sorted(opsets.items())])
+    stacked.ir_version = max(m.ir_version for m in models)
+    return stacked
+
+
+def add_interval_outputs(model, half_widths) -> object:
+    """Append ``lower`` and ``upper`` = values -/+ half width (one per target)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    k = len(half_widths)
+    half = numpy_helper.from_array(np.asarray(half_widths, np.float32).reshape(1, k),
+                                   "interval_half_width")
+    graph.initializer.append(half)
+    graph.node.extend([
+        helper.make_node("Sub", ["values", "interval_half_width"], ["lower"], name="lower"),
+        helper.make_node("Add", ["values", "interval_half_width"], ["upper"], name="upper")])
+    for name in ("lower", "upper"):
+        graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
+                                                          [None, k]))
+    return model
+
+
+def save_model(model, card: dict, path: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``path`` (ONNX with the card in its metadata) and ``path.json`` (the card)."""
+    from onnx import helper
+
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise UserError(f"the model file {path} must end in .onnx: choose a .onnx output")
+    del model.metadata_props[:]
+    helper.set_model_props(model, {CARD_KEY: json.dumps(card)})
+    beside = dict(card, local_weights=path.name)
+    card_path = path.with_suffix(".json")
+    write_files({path: model.SerializeToString(), card_path: json.dumps(beside, indent=1)})
+    return path, card_path
+
+
+def export(learner, card: dict, half_widths, check_features: np.ndarray,
+           path: str | os.PathLike, tolerance: float = 1e-5) -> tuple[Path, Path]:
+    """The fitted learner as ONNX with interval outputs and its card; refuses to write a model
+    whose ONNX predictions differ from the learner's on ``check_features`` (the training
+    features) by more than ``tolerance`` (relative, and absolute near zero)."""
+    model = add_interval_outputs(learner.to_onnx(check_features.shape[1]), half_widths)
+    exported = OnnxPredictor(model).predict(check_features)["values"]
+    native = learner.predict(check_features)
+    worst = float(np.max(np.abs(exported - native) / np.maximum(1.0, np.abs(native))))
+    if not worst <= tolerance:
+        raise RuntimeError(f"the ONNX export disagrees with the trained model by {worst:.3g} "
+                           f"(relative): please report this with the training data")
+    return save_model(model, card, path)
+
+
+def read_card(path: str | os.PathLike) -> dict:
+    """The card of a soil model: from the ONNX metadata, or a card .json beside it."""
+    import onnx
+
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        try:
+            card = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"cannot read the model card {path}: {exc}")
+        return card
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
+        raise UserError(f"cannot read the model {path} ({exc}): give the .onnx file written by "
+                        f"the soil training tool")
+    props = {p.key: p.value for p in model.metadata_props}
+    if CARD_KEY not in props:
+        raise UserError(f"{path} carries no soil model card (metadata {CARD_KEY!r}): give a model "
+                        f"written by the soil training tool")
+    return json.loads(props[CARD_KEY])
+
+
+class OnnxPredictor:
+    """onnxruntime session of a soil model: ``predict(features) -> {values, lower, upper}``."""
+
+    def __init__(self, model, threads: int = 0):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        source = model.SerializeToString() if hasattr(model, "SerializeToString") else str(model)
+        self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        self.outputs = [o.name for o in self.session.get_outputs()]
+
+    def predict(self, features: np.ndarray) -> dict:
+        arrays = self.session.run(None, {"features": np.ascontiguousarray(features, np.float32)})
+        return dict(zip(self.outputs, arrays))
