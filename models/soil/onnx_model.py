@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..files import write_files
 
 CARD_KEY = "rsai_card"
 OUTPUTS = ("values", "lower", "upper")
@@ -73,8 +72,8 @@ def add_interval_outputs(model, half_widths) -> object:
     return model
 
 
-def save_model(model, card: dict, path: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``path`` (ONNX with the card in its metadata) and ``path.json`` (the card)."""
+def model_files(model, card: dict, path: str | os.PathLike) -> dict:
+    """{path: ONNX bytes with the card in the metadata, path.json: the card} to write."""
     from onnx import helper
 
     path = Path(path)
@@ -83,16 +82,13 @@ def save_model(model, card: dict, path: str | os.PathLike) -> tuple[Path, Path]:
     del model.metadata_props[:]
     helper.set_model_props(model, {CARD_KEY: json.dumps(card)})
     beside = dict(card, local_weights=path.name)
-    card_path = path.with_suffix(".json")
-    write_files({path: model.SerializeToString(), card_path: json.dumps(beside, indent=1)})
-    return path, card_path
+    return {path: model.SerializeToString(), path.with_suffix(".json"): json.dumps(beside, indent=1)}
 
 
-def export(learner, card: dict, half_widths, check_features: np.ndarray,
-           path: str | os.PathLike, tolerance: float = 1e-5) -> tuple[Path, Path]:
-    """The fitted learner as ONNX with interval outputs and its card; refuses to write a model
-    whose ONNX predictions differ from the learner's on ``check_features`` (the training
-    features) by more than ``tolerance`` (relative, and absolute near zero)."""
+def exported_model(learner, half_widths, check_features: np.ndarray, tolerance: float = 1e-5):
+    """The fitted learner as ONNX with interval outputs. Refuses a model whose ONNX predictions
+    differ from the learner's on ``check_features`` (the training features) by more than
+    ``tolerance`` (relative; absolute below 1)."""
     model = add_interval_outputs(learner.to_onnx(check_features.shape[1]), half_widths)
     exported = OnnxPredictor(model).predict(check_features)["values"]
     native = learner.predict(check_features)
@@ -100,7 +96,7 @@ def export(learner, card: dict, half_widths, check_features: np.ndarray,
     if not worst <= tolerance:
         raise RuntimeError(f"the ONNX export disagrees with the trained model by {worst:.3g} "
                            f"(relative): please report this with the training data")
-    return save_model(model, card, path)
+    return model
 
 
 def read_card(path: str | os.PathLike) -> dict:

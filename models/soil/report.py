@@ -2,8 +2,8 @@
 
 Everything comes from the held-out (cross-validation) predictions, not the training fit:
 RMSE, R2, bias, Lin's concordance per target, interval coverage per fold, the predicted-vs-
-observed plot; feature importances come from the model fitted on all samples. Both files are
-written under temporary names and renamed together when complete.
+observed plot; feature importances come from the model fitted on all samples. The caller writes
+the files together with the model (models/files.py: temporary names, renamed when complete).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import math
 import numpy as np
 
 from ..figures import png_base64
-from ..files import write_files
 from .metrics import Scores
 from .regressors import ALGORITHM_TITLES
 from .train import INTERVAL_METHOD, TrainResult
@@ -43,8 +42,8 @@ def report_rows(result: TrainResult) -> list[list]:
     return rows
 
 
-def write_report(result: TrainResult, html_path=None, csv_path=None, notes=()) -> dict:
-    """Write the HTML page and/or the CSV; returns {"html": path|None, "csv": path|None}."""
+def report_files(result: TrainResult, html_path=None, csv_path=None, notes=()) -> dict:
+    """{path: text} of the HTML page and/or the CSV, to write with models.files.write_files."""
     contents = {}
     if csv_path:
         buffer = io.StringIO()
@@ -52,9 +51,7 @@ def write_report(result: TrainResult, html_path=None, csv_path=None, notes=()) -
         contents[csv_path] = buffer.getvalue()
     if html_path:
         contents[html_path] = _page(result, list(notes) + result.messages)
-    write_files(contents)
-    return {"html": str(html_path) if html_path else None,
-            "csv": str(csv_path) if csv_path else None}
+    return contents
 
 
 def _page(result: TrainResult, notes: list) -> str:

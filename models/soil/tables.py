@@ -8,15 +8,34 @@ indices and covariates only.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import UserError
-from .features import InputBands, feature_set
-from .train import SampleTable
+from .features import FeatureSet, InputBands, feature_set
 
 SPECTRAL = "s2"
 COVARIATES = "covariates"
+
+
+@dataclass
+class SampleTable:
+    """Features and lab values of the samples that can be used, with where they lie."""
+
+    features: np.ndarray  # (n, F) float64
+    targets: np.ndarray  # (n, K) float64, NaN where a lab value is missing
+    xy: np.ndarray  # (n, 2) coordinates in metres (spatial CV)
+    ids: np.ndarray  # (n,) the samples' feature ids
+    feature_set: FeatureSet
+    target_names: tuple[str, ...]
+    units: tuple[str, ...]
+    crs: str = ""  # the image's CRS (authority id or WKT)
+    extent: tuple | None = None  # (xmin, ymin, xmax, ymax) of the samples in ``crs``
+    folds: np.ndarray | None = None  # given folds (FOLD_FIELD), else None
+    fold_source: str = ""  # the field the given folds came from
+    skipped: dict = field(default_factory=dict)  # reason -> count of samples left out
+    inputs: list = field(default_factory=list)  # card inputs ({"name", "bands", ...})
 
 
 def read_csv_columns(path) -> dict[str, np.ndarray]:

@@ -17,9 +17,9 @@ import numpy as np
 from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from . import folds as cv_folds
-from .features import FeatureSet
 from .metrics import Scores, conformal_half_width, coverage_per_fold, pooled_coverage, scores
 from .regressors import ALGORITHM_TITLES, ALGORITHMS, LearnerOptions, make_learner
+from .tables import SampleTable
 
 INTERVAL_METHOD = ("split-conformal: prediction +- the ceil((n+1) c)/n quantile of the absolute "
                    "cross-validation residuals (n held-out samples, c the nominal coverage)")
@@ -28,24 +28,6 @@ CITATION = ("Kammerlander et al., \"Machine Learning Models for Soil Parameter P
 # Units whose quantities cannot be negative; a negative lab value in them is suspicious.
 NON_NEGATIVE_UNITS = {"%", "g/kg", "mg/kg", "ppm", "cmol/kg", "cmolc/kg", "meq/100g",
                       "g/cm3", "t/ha", "kg/ha", "mg/l", "ds/m", "ms/m", "pH"}
-
-
-@dataclass
-class SampleTable:
-    """Features and lab values of the samples that can be used, with where they lie."""
-
-    features: np.ndarray  # (n, F) float64
-    targets: np.ndarray  # (n, K) float64, NaN where a lab value is missing
-    xy: np.ndarray  # (n, 2) coordinates in ``crs`` (spatial CV needs metres)
-    ids: np.ndarray  # (n,) the samples' feature ids
-    feature_set: FeatureSet
-    target_names: tuple[str, ...]
-    units: tuple[str, ...]
-    crs: str = ""  # WKT or authority id of ``xy``
-    folds: np.ndarray | None = None  # given folds (FOLD_FIELD), else None
-    fold_source: str = ""  # the field the given folds came from
-    skipped: dict = field(default_factory=dict)  # reason -> count of samples left out
-    inputs: list = field(default_factory=list)  # card inputs ({"name", "bands", ...})
 
 
 @dataclass(frozen=True)
@@ -95,7 +77,7 @@ class TrainResult:
         """The model card (engine contract v2; models/soil/README in docs/tools/soil_train.md)."""
         table = self.table
         x = table.features
-        extent = [float(v) for v in (*table.xy.min(0), *table.xy.max(0))]
+        extent = list(table.extent or (*table.xy.min(0), *table.xy.max(0)))
         return {
             "id": model_id,
             "title": f"Soil {', '.join(table.target_names)} "
@@ -237,3 +219,63 @@ def _folds(table: SampleTable, cv: CrossValidation):
 
 def _finite(value: float):
     return float(value) if math.isfinite(value) else None
+
+
+@dataclass
+class TrainedFiles:
+    result: TrainResult
+    model: str
+    card: str
+    report_html: str | None
+    report_csv: str | None
+
+
+def train_from_files(samples, targets, image, model_path, *, layer=None, covariates=(),
+                     bands=None, units=None, fold_field=None, pixel=True, windows=(),
+                     indices="all", algorithm="random_forest", cv=CrossValidation(),
+                     coverage=0.9, options=LearnerOptions(), report_html=None, report_csv=None,
+                     progress=None, is_cancelled=None, warn=None) -> TrainedFiles:
+    """The soil_train tool in one call: samples and rasters in; the ONNX model, its card and
+    the report out, all written together once everything has succeeded."""
+    from pathlib import Path
+
+    from ..files import write_files
+    from ..runtime.raster import check_output_path
+    from .onnx_model import exported_model, model_files
+    from .report import report_files
+    from .samples import read_samples
+
+    progress = progress or no_progress
+    notes = []
+
+    def note(message):
+        notes.append(message)
+        if warn:
+            warn(message)
+
+    sources = [samples, image, *covariates]
+    outputs = [p for p in (model_path, Path(model_path).with_suffix(".json"), report_html,
+                           report_csv) if p]
+    for output in outputs:
+        check_output_path(output, sources)
+    table = read_samples(samples, targets, image, layer=layer, covariates=covariates,
+                         bands=bands, units=units, fold_field=fold_field, pixel=pixel,
+                         windows=windows, indices=indices, warn=note, is_cancelled=is_cancelled,
+                         progress=lambda f: progress(0.1 * f))
+    total = len(table.features) + sum(table.skipped.values())
+    for reason, count in table.skipped.items():
+        if warn:
+            warn(f"{count} of {total} samples skipped: {reason}")
+    result = train(table, algorithm, cv, coverage, options, warn=warn, is_cancelled=is_cancelled,
+                   progress=lambda f: progress(0.1 + 0.8 * f))
+    model = exported_model(result.learner, [t.half_width for t in result.targets],
+                           table.features)
+    if is_cancelled and is_cancelled():
+        raise Cancelled("training cancelled")
+    contents = model_files(model, result.card(Path(model_path).stem), model_path)
+    contents.update(report_files(result, report_html, report_csv, notes=notes))
+    write_files(contents)
+    progress(1.0)
+    return TrainedFiles(result, str(model_path), str(Path(model_path).with_suffix(".json")),
+                        str(report_html) if report_html else None,
+                        str(report_csv) if report_csv else None)
