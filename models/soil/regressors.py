@@ -27,7 +27,7 @@ class LearnerOptions:
     seed: int = 0
     n_jobs: int = 1
     trees: int = 500  # random forest and XGBoost
-    epochs: int = 800  # network: full-batch Adam steps
+    epochs: int = 150  # network: full-batch AdamW steps
     hidden: tuple[int, ...] = (64, 32)
 
 

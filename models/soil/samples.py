@@ -49,7 +49,10 @@ def open_layer(path, layer=None, what="sample layer"):
         source = ogr.Open(str(path))
     except RuntimeError as exc:
         raise UserError(f"cannot open the {what} {path} ({exc}): check the path and format")
-    if source is None or source.GetLayerCount() == 0:
+    if source is None:
+        raise UserError(f"cannot open the {what} {path}: check the path and that it is a "
+                        f"vector format OGR reads")
+    if source.GetLayerCount() == 0:
         raise UserError(f"the {what} {path} has no layer")
     found = source.GetLayerByName(layer) if isinstance(layer, str) else source.GetLayer(layer or 0)
     if found is None:

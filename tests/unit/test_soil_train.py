@@ -1,0 +1,142 @@
+"""Soil training on real LimeSoDa samples: ONNX exports that reproduce the learners, the card,
+bad inputs, and the report."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from rsai_toolbox.models.errors import UserError
+from rsai_toolbox.models.files import write_files
+from rsai_toolbox.models.soil.onnx_model import exported_model, model_files, read_card
+from rsai_toolbox.models.soil.regressors import ALGORITHMS, LearnerOptions, make_learner
+from rsai_toolbox.models.soil.report import report_files
+from rsai_toolbox.models.soil.train import CrossValidation, train
+
+from helpers_soil import limesoda_table
+
+
+@pytest.fixture(scope="module")
+def bb250(shared_data):
+    return limesoda_table(shared_data, "BB_250", indices="all")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_exported_onnx_reproduces_the_learner_on_the_training_features(tmp_path, bb250,
+                                                                       algorithm):
+    x, y = bb250.features, bb250.targets
+    learner = make_learner(algorithm, LearnerOptions()).fit(x, y)
+    half = [0.25, 0.125]
+    card = {"id": "t", "task": "regression", "head": {"type": "pixel_table"}}
+    write_files(model_files(exported_model(learner, half, x), card, tmp_path / "m.onnx"))
+
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["features"]
+    assert [o.name for o in session.get_outputs()] == ["values", "lower", "upper"]
+    values, lower, upper = session.run(None, {"features": x.astype(np.float32)})
+    native = learner.predict(x)
+    assert values.shape == (len(x), 2)
+    np.testing.assert_allclose(values, native, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(values - lower, np.broadcast_to(half, values.shape), atol=1e-6)
+    np.testing.assert_allclose(upper - values, np.broadcast_to(half, values.shape), atol=1e-6)
+    model = onnx.load(str(tmp_path / "m.onnx"))
+    metadata = {p.key: json.loads(p.value) for p in model.metadata_props}
+    assert metadata["rsai_card"] == card == read_card(tmp_path / "m.onnx")
+    beside = json.loads((tmp_path / "m.json").read_text())
+    assert beside["local_weights"] == "m.onnx" and beside["id"] == "t"
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_a_trained_model_card_describes_features_scores_and_intervals(bb250):
+    result = train(bb250, "xgboost", CrossValidation("given"), 0.9, LearnerOptions(trees=100))
+    card = result.card("bb250")
+    assert card["task"] == "regression" and card["head"] == {"type": "pixel_table", "halo": 0}
+    assert card["features"]["names"] == list(bb250.feature_set.names)
+    assert [i["name"] for i in card["inputs"]] == ["s2", "covariates"]
+    assert card["outputs"]["targets"] == [{"name": "pH_target", "unit": "pH"},
+                                          {"name": "SOC_target", "unit": "%"}]
+    assert card["outputs"]["onnx"] == {"input": "features", "values": "values",
+                                       "lower": "lower", "upper": "upper"}
+    assert "split-conformal" in card["intervals"]["method"]
+    assert card["intervals"]["coverage"] == 0.9
+    for t in result.targets:
+        assert card["intervals"]["half_widths"][t.name] == pytest.approx(t.half_width)
+        assert card["training"]["scores"][t.name]["r2"] == pytest.approx(t.scores.r2)
+    assert card["training"]["cross_validation"] == "10 given folds (field 'fold')"
+    assert card["training"]["crs"] == "EPSG:25833" and card["training"]["samples"] == 250
+    x0, y0, x1, y1 = card["training"]["extent"]
+    assert x0 < x1 and y0 < y1 and 460000 < x0 < 470000
+    assert len(card["extrapolation"]["feature_min"]) == len(bb250.feature_set.names)
+    json.dumps(card)  # serialisable
+
+
+def test_report_has_the_cv_scores_plots_and_fold_coverage(tmp_path, bb250):
+    result = train(bb250, "random_forest", CrossValidation("given"), 0.9,
+                   LearnerOptions(trees=50))
+    files = report_files(result, tmp_path / "r.html", tmp_path / "r.csv", notes=["a note"])
+    write_files(files)
+    page = (tmp_path / "r.html").read_text()
+    assert page.count("data:image/png;base64,") == 4  # 2 scatter plots, 2 importance charts
+    assert "a note" in page and "split-conformal" in page and "10 given folds" in page
+    assert "spectral indices NDVI, NDWI, NBR, NDMI, BSI, NDTI" in page
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    by = {(r["section"], r["target"], r["name"]): r["value"] for r in rows}
+    for t in result.targets:
+        assert float(by[("score", t.name, "r2")]) == pytest.approx(t.scores.r2, rel=1e-5)
+        assert float(by[("score", t.name, "ccc")]) == pytest.approx(t.scores.ccc, rel=1e-5)
+        assert float(by[("interval", t.name, "held_out_coverage")]) == pytest.approx(t.coverage)
+        folds = [r for r in rows if r["section"] == "fold_coverage" and r["target"] == t.name]
+        assert len(folds) == 10
+        importance = [float(r["value"]) for r in rows
+                      if r["section"] == "importance" and r["target"] == t.name]
+        assert len(importance) == len(bb250.feature_set.names)
+        assert sum(importance) == pytest.approx(1.0)
+    # held-out predictions: not the training fit
+    fitted = result.learner.predict(bb250.features)
+    assert not np.allclose(result.cv_predictions, fitted)
+
+
+def _subset(table, rows, **changes):
+    from dataclasses import replace
+    fields = {"features": table.features[rows], "targets": table.targets[rows],
+              "xy": table.xy[rows], "ids": table.ids[rows],
+              "folds": None if table.folds is None else table.folds[rows]}
+    fields.update(changes)
+    return replace(table, **fields)
+
+
+def test_bad_tables_get_clear_errors(bb250):
+    few = _subset(bb250, np.arange(20), folds=None)
+    with pytest.raises(UserError, match="20 samples are fewer than the 23 features"):
+        train(few, "random_forest", CrossValidation("random", folds=5))
+    constant = bb250.targets.copy()
+    constant[:, 1] = 1.5
+    with pytest.raises(UserError, match="'SOC_target' has the same value \\(1.5\\) at every"):
+        train(_subset(bb250, slice(None), targets=constant))
+    empty = bb250.targets.copy()
+    empty[:, 0] = np.nan
+    with pytest.raises(UserError, match="'pH_target' has no value"):
+        train(_subset(bb250, slice(None), targets=empty))
+    with pytest.raises(UserError, match="coverage must be between 0.5 and 1"):
+        train(bb250, coverage=90)
+    with pytest.raises(UserError, match="fewer than the 30 CV folds"):
+        train(_subset(bb250, np.arange(25), folds=None), cv=CrossValidation("random", folds=30))
+
+
+def test_negative_values_in_a_non_negative_unit_are_warned_and_missing_values_tolerated(bb250):
+    targets = bb250.targets.copy()
+    targets[:3, 1] = -0.5
+    targets[10:15, 0] = np.nan
+    messages = []
+    result = train(_subset(bb250, slice(None), targets=targets, folds=None), "xgboost",
+                   CrossValidation("spatial", block_size=150, folds=5),
+                   options=LearnerOptions(trees=50), warn=messages.append)
+    assert any("SOC_target: 3 negative values although the unit '%'" in m for m in messages)
+    assert any("pH_target: 5 samples have no value" in m for m in messages)
+    assert result.targets[0].scores.n == 245 and result.targets[1].scores.n == 250
+    assert result.cv_description == "spatial blocks of 150 m, 5 folds"
+    assert math.isfinite(result.targets[0].half_width)
