@@ -92,11 +92,20 @@ def covariate_raster(shared_data: Path, name: str, column: str, path: Path,
 
 def sample_points(shared_data: Path, name: str, path: Path, fields=("pH_target", "SOC_target",
                                                                         "fold"),
-                  epsg: int | None = None, rows=None) -> Path:
+                  epsg: int | None = None, rows=None, extra_xy=(), extra=None) -> Path:
     """The samples as a point GeoPackage (layer 'samples') with ``fields``, optionally
-    reprojected to ``epsg``; ``rows`` picks samples."""
-    cols = columns(shared_data, name)
+    reprojected to ``epsg``; ``rows`` picks samples, ``extra_xy`` adds points (dataset CRS,
+    fields copied from the first sample) and ``extra`` adds fields {name: values per point}
+    (float, str or None)."""
+    cols = dict(columns(shared_data, name))
     rows = np.arange(len(cols["x"])) if rows is None else np.asarray(rows)
+    if len(extra_xy):
+        extra_xy = np.asarray(extra_xy, np.float64)
+        cols = {k: np.concatenate([v[rows], np.repeat(v[rows[:1]], len(extra_xy))])
+                for k, v in cols.items()}
+        cols["x"][len(rows):], cols["y"][len(rows):] = extra_xy[:, 0], extra_xy[:, 1]
+        rows = np.arange(len(cols["x"]))
+    extra = extra or {}
     srs = osr.SpatialReference()
     srs.ImportFromEPSG(EPSG[name])
     srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
@@ -111,7 +120,10 @@ def sample_points(shared_data: Path, name: str, path: Path, fields=("pH_target",
     for field in fields:
         kind = ogr.OFTInteger if field == "fold" else ogr.OFTReal
         layer.CreateField(ogr.FieldDefn(field, kind))
-    for i in rows:
+    for field, values in extra.items():
+        text = any(isinstance(v, str) for v in values)
+        layer.CreateField(ogr.FieldDefn(field, ogr.OFTString if text else ogr.OFTReal))
+    for n, i in enumerate(rows):
         feature = ogr.Feature(layer.GetLayerDefn())
         point = ogr.Geometry(ogr.wkbPoint)
         point.AddPoint_2D(float(cols["x"][i]), float(cols["y"][i]))
@@ -121,6 +133,9 @@ def sample_points(shared_data: Path, name: str, path: Path, fields=("pH_target",
         for field in fields:
             value = cols[field][i]
             feature.SetField(field, int(value) if field == "fold" else float(value))
+        for field, values in extra.items():
+            if values[n] is not None:
+                feature.SetField(field, values[n])
         layer.CreateFeature(feature)
     layer = None
     source = None

@@ -8,5 +8,6 @@ user's own lab samples (after AgroLens, Kammerlander et al. 2025). Framework-fre
 - regressors.py Random Forest, XGBoost, fully connected network (network.py) and their ONNX
 - metrics.py    RMSE, R2, bias, Lin's CCC; split-conformal intervals and their coverage
 - train.py      cross-validate, fit, card;  onnx_model.py: one ONNX with values/lower/upper
+- train_files.py the training tool in one call (samples + rasters -> model, card, report)
 - report.py     HTML + CSV report;  points.py: predictions at points into a new GeoPackage
 """

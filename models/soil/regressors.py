@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+MANY_SAMPLES = 10_000
 ALGORITHMS = ("random_forest", "xgboost", "neural_network")
 ALGORITHM_TITLES = {"random_forest": "Random Forest (scikit-learn)",
                     "xgboost": "XGBoost (gradient-boosted trees)",
@@ -50,14 +51,14 @@ class _PerTargetTrees:
         self.options = options
         self.models = []
 
-    def _new(self):
+    def _new(self, n_samples: int):
         raise NotImplementedError
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> "_PerTargetTrees":
         self.models = []
         for k in range(y.shape[1]):
             known = np.isfinite(y[:, k])
-            self.models.append(self._new().fit(x[known], y[known, k]))
+            self.models.append(self._new(int(known.sum())).fit(x[known], y[known, k]))
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -76,7 +77,7 @@ class _PerTargetTrees:
 class RandomForest(_PerTargetTrees):
     importance_kind = "impurity decrease (scikit-learn feature_importances_)"
 
-    def _new(self):
+    def _new(self, n_samples: int):
         from sklearn.ensemble import RandomForestRegressor
         return RandomForestRegressor(n_estimators=self.options.trees,
                                      random_state=self.options.seed, n_jobs=self.options.n_jobs)
@@ -92,12 +93,21 @@ class RandomForest(_PerTargetTrees):
 class XGBoost(_PerTargetTrees):
     importance_kind = "gain (XGBoost feature_importances_)"
 
-    def _new(self):
+    def _new(self, n_samples: int):
         from xgboost import XGBRegressor
+        # threads pay off only on large tables; on a few hundred rows they cost (a busy
+        # 2-core machine ran 5x slower with 2)
+        threads = self.options.n_jobs if n_samples > MANY_SAMPLES else 1
         return XGBRegressor(n_estimators=self.options.trees, learning_rate=0.03, max_depth=4,
                             subsample=0.8, colsample_bytree=0.8, min_child_weight=2,
                             tree_method="hist", random_state=self.options.seed,
-                            n_jobs=self.options.n_jobs)
+                            n_jobs=threads)
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> "XGBoost":
+        super().fit(x, y)
+        for model in self.models:  # predicting many pixel rows does pay off
+            model.set_params(n_jobs=self.options.n_jobs)
+        return self
 
     @staticmethod
     def _one_to_onnx(model, n_features):

@@ -21,7 +21,7 @@ from osgeo import gdal, ogr, osr
 from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
 from ..runtime.raster import open_raster, raster_info, read_window, valid_mask
-from .features import FeatureSet, InputBands, canonical_band, feature_set
+from .features import InputBands, canonical_band, feature_set
 from .tables import SPECTRAL, SampleTable
 
 gdal.UseExceptions()

@@ -24,7 +24,7 @@ from .tables import SampleTable
 INTERVAL_METHOD = ("split-conformal: prediction +- the ceil((n+1) c)/n quantile of the absolute "
                    "cross-validation residuals (n held-out samples, c the nominal coverage)")
 CITATION = ("Kammerlander et al., \"Machine Learning Models for Soil Parameter Prediction Based "
-            "on Satellite, Weather, Clay and Yield Data\" (AgroLens), arXiv 2502.09238, 2025")
+            "on Satellite, Weather, Clay and Yield Data\" (AgroLens), arXiv 2503.22276, 2025")
 # Units whose quantities cannot be negative; a negative lab value in them is suspicious.
 NON_NEGATIVE_UNITS = {"%", "g/kg", "mg/kg", "ppm", "cmol/kg", "cmolc/kg", "meq/100g",
                       "g/cm3", "t/ha", "kg/ha", "mg/l", "ds/m", "ms/m", "pH"}
@@ -121,13 +121,7 @@ def train(table: SampleTable, algorithm: str = "random_forest",
     """Cross-validate ``algorithm`` on ``table``, then fit it on every sample."""
     progress = progress or no_progress
     is_cancelled = is_cancelled or never_cancelled
-    messages = []
-
-    def note(message):
-        messages.append(message)
-        if warn:
-            warn(message)
-
+    messages, note = recording(warn)
     if algorithm not in ALGORITHMS:
         raise UserError(f"unknown algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     if not 0.5 <= coverage < 1:
@@ -177,6 +171,19 @@ def train(table: SampleTable, algorithm: str = "random_forest",
                        description, final.importance_kind, messages)
 
 
+def recording(warn):
+    """([messages], a warn callback that keeps each message and passes it on to ``warn``): the
+    report lists what the log said."""
+    messages = []
+
+    def note(message):
+        messages.append(message)
+        if warn:
+            warn(message)
+
+    return messages, note
+
+
 def check_targets(table: SampleTable, note) -> None:
     """Empty or constant targets stop training; negative values in a unit that forbids them
     are warned about (a lab error or a wrong unit)."""
@@ -220,62 +227,3 @@ def _folds(table: SampleTable, cv: CrossValidation):
 def _finite(value: float):
     return float(value) if math.isfinite(value) else None
 
-
-@dataclass
-class TrainedFiles:
-    result: TrainResult
-    model: str
-    card: str
-    report_html: str | None
-    report_csv: str | None
-
-
-def train_from_files(samples, targets, image, model_path, *, layer=None, covariates=(),
-                     bands=None, units=None, fold_field=None, pixel=True, windows=(),
-                     indices="all", algorithm="random_forest", cv=CrossValidation(),
-                     coverage=0.9, options=LearnerOptions(), report_html=None, report_csv=None,
-                     progress=None, is_cancelled=None, warn=None) -> TrainedFiles:
-    """The soil_train tool in one call: samples and rasters in; the ONNX model, its card and
-    the report out, all written together once everything has succeeded."""
-    from pathlib import Path
-
-    from ..files import write_files
-    from ..runtime.raster import check_output_path
-    from .onnx_model import exported_model, model_files
-    from .report import report_files
-    from .samples import read_samples
-
-    progress = progress or no_progress
-    notes = []
-
-    def note(message):
-        notes.append(message)
-        if warn:
-            warn(message)
-
-    sources = [samples, image, *covariates]
-    outputs = [p for p in (model_path, Path(model_path).with_suffix(".json"), report_html,
-                           report_csv) if p]
-    for output in outputs:
-        check_output_path(output, sources)
-    table = read_samples(samples, targets, image, layer=layer, covariates=covariates,
-                         bands=bands, units=units, fold_field=fold_field, pixel=pixel,
-                         windows=windows, indices=indices, warn=note, is_cancelled=is_cancelled,
-                         progress=lambda f: progress(0.1 * f))
-    total = len(table.features) + sum(table.skipped.values())
-    for reason, count in table.skipped.items():
-        if warn:
-            warn(f"{count} of {total} samples skipped: {reason}")
-    result = train(table, algorithm, cv, coverage, options, warn=warn, is_cancelled=is_cancelled,
-                   progress=lambda f: progress(0.1 + 0.8 * f))
-    model = exported_model(result.learner, [t.half_width for t in result.targets],
-                           table.features)
-    if is_cancelled and is_cancelled():
-        raise Cancelled("training cancelled")
-    contents = model_files(model, result.card(Path(model_path).stem), model_path)
-    contents.update(report_files(result, report_html, report_csv, notes=notes))
-    write_files(contents)
-    progress(1.0)
-    return TrainedFiles(result, str(model_path), str(Path(model_path).with_suffix(".json")),
-                        str(report_html) if report_html else None,
-                        str(report_csv) if report_csv else None)

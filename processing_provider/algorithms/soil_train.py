@@ -14,7 +14,8 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
 from ...models.errors import UserError
 from ...models.soil.features import INDICES
 from ...models.soil.regressors import ALGORITHMS, LearnerOptions
-from ...models.soil.train import CITATION, CrossValidation, train_from_files
+from ...models.soil.train import CITATION, CrossValidation
+from ...models.soil.train_files import train_from_files
 from ..algorithm import RsaiAlgorithm
 from ..vectors import vector_file
 

@@ -14,7 +14,8 @@ from rsai_toolbox.models.soil.points import predict_points
 from rsai_toolbox.models.soil.regressors import LearnerOptions
 from rsai_toolbox.models.soil.samples import read_samples
 from rsai_toolbox.models.soil.tables import table_from_columns
-from rsai_toolbox.models.soil.train import CrossValidation, train_from_files
+from rsai_toolbox.models.soil.train import CrossValidation
+from rsai_toolbox.models.soil.train_files import train_from_files
 
 from helpers import write_geotiff
 from helpers_soil import (bands_and_covariates, columns, covariate_raster, grid, pixel_of,
