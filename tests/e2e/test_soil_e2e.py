@@ -103,9 +103,9 @@ def test_given_folds_override_the_spatial_blocks(tmp_path, profile, inputs):
 @pytest.mark.parametrize("arguments, message", [
     (["TARGET_FIELDS=empty"], "target field 'empty' has no value at the usable samples"),
     (["TARGET_FIELDS=constant"], "target field 'constant' has the same value (1) at every"),
-    (["TARGET_FIELDS=label"], "TARGET_FIELDS"),
+    (["TARGET_FIELDS=label"], "target field 'label' is a String field, not a number"),
     (["TARGET_FIELDS=pH_target", "CV_BLOCK_SIZE=5000"],
-     "only 1 blocks of 5000 m, fewer than the 5 folds"),
+     "the samples fall into only 2 blocks of 5000 m, fewer than the 5 folds"),
 ])
 def test_bad_targets_and_folds_fail_clearly_and_leave_nothing(tmp_path, profile, inputs,
                                                               arguments, message):

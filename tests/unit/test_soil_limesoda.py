@@ -5,8 +5,9 @@ cover 85-95 % of the held-out samples on datasets with more than 100 samples.
 "Same features" = every predictor column of the LimeSoDa table (the Sentinel-2 bands plus the
 covariates Altitude, Slope, NDVI, GNDVI and, where present, ERa, G_Total_Counts, pH_ISE): with
 the bands alone a Random Forest stays far below the issue's figures (BB.250 pH 0.52, not 0.65),
-with all columns it reproduces them to 0.005. The slowest part of the suite (7 datasets x 11
-forests of 500 trees); one test per dataset.
+with all columns it reproduces them to 0.005. The slowest part of the suite: 7 datasets x 2
+targets x 11 forests of 500 trees, about 3 CPU minutes on one core (marked slow; one test per
+dataset).
 """
 
 import pytest
@@ -17,6 +18,7 @@ from rsai_toolbox.models.soil.train import CrossValidation, train
 from helpers_soil import BAR, limesoda_table
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BAR))
 def test_random_forest_reaches_the_bar_and_intervals_cover(shared_data, name):
     table = limesoda_table(shared_data, name)
