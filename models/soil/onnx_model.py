@@ -22,35 +22,53 @@ OUTPUTS = ("values", "lower", "upper")
 
 
 def stack_target_models(models: list):
-    """One ONNX model from single-target models that all read ``features``: their (N, 1)
-    outputs are concatenated into ``values`` (N, K)."""
+    """One ONNX model from single-target tree-ensemble models (skl2onnx / onnxmltools, one
+    TreeEnsembleRegressor node each, reading ``features``): a single TreeEnsembleRegressor with
+    one target per model, output ``values`` (N, K). One node instead of K lets onnxruntime
+    schedule all trees together."""
     import onnx
-    from onnx import compose, helper
+    from onnx import helper
 
-    nodes, initializers, outputs = [], [], []
-    opsets: dict[str, int] = {}
-    for k, model in enumerate(models):
-        prefixed = compose.add_prefix(model, f"target{k}_")
-        graph = prefixed.graph
-        own_input = graph.input[0].name
-        for node in graph.node:
-            node.input[:] = ["features" if name == own_input else name for name in node.input]
-            nodes.append(node)
-        initializers += list(graph.initializer)
-        outputs.append(graph.output[0].name)
-        for opset in model.opset_import:
-            opsets[opset.domain] = max(opsets.get(opset.domain, 0), opset.version)
-    nodes.append(helper.make_node("Concat", outputs, ["values"], axis=1, name="stack_targets"))
+    nodes = [_only_tree_node(model) for model in models]
+    merged: dict[str, list] = {}
+    base_values = []
+    offset = 0
+    for k, node in enumerate(nodes):
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if attributes.get("post_transform", b"NONE") not in (b"NONE", "NONE"):
+            raise ValueError(f"tree model {k} has a post transform; cannot stack it")
+        trees = attributes["nodes_treeids"]
+        for name, values in attributes.items():
+            if name.startswith(("nodes_", "target_")):
+                values = list(values)
+                if name in ("nodes_treeids", "target_treeids"):
+                    values = [t + offset for t in values]
+                elif name == "target_ids":
+                    values = [k] * len(values)
+                merged.setdefault(name, []).extend(values)
+        base_values.append((attributes.get("base_values") or [0.0])[0])
+        offset += max(trees) + 1
+    tree_node = helper.make_node(
+        "TreeEnsembleRegressor", ["features"], ["values"], domain="ai.onnx.ml",
+        name="soil_trees", n_targets=len(models), post_transform="NONE",
+        aggregate_function="SUM", base_values=base_values, **merged)
     n_features = models[0].graph.input[0].type.tensor_type.shape.dim[1].dim_value
     graph = helper.make_graph(
-        nodes, "soil_trees",
+        [tree_node], "soil_trees",
         [helper.make_tensor_value_info("features", onnx.TensorProto.FLOAT, [None, n_features])],
-        [helper.make_tensor_value_info("values", onnx.TensorProto.FLOAT, [None, len(models)])],
-        initializers)
-    stacked = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v)
-                                                     for d, v in sorted(opsets.items())])
+        [helper.make_tensor_value_info("values", onnx.TensorProto.FLOAT, [None, len(models)])])
+    stacked = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("ai.onnx.ml", 1)])
     stacked.ir_version = max(m.ir_version for m in models)
     return stacked
+
+
+def _only_tree_node(model):
+    trees = [n for n in model.graph.node if n.op_type == "TreeEnsembleRegressor"]
+    if len(trees) != 1 or len(model.graph.node) != 1:
+        raise ValueError("expected a model made of one TreeEnsembleRegressor node, got "
+                         f"{[n.op_type for n in model.graph.node]}")
+    return trees[0]
 
 
 def add_interval_outputs(model, half_widths) -> object:
