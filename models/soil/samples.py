@@ -228,7 +228,7 @@ class RasterInputs:
     def card_inputs(self) -> list:
         """The card's inputs (engine contract v2)."""
         entries = [{"name": SPECTRAL, "bands": list(self.band_names), "transform": "linear",
-                    "scale": 1, "ratio": 1, "pad": "edge"}]
+                    "scale": 1, "ratio": 1}]
         for name, path, _, info in self.covariates:
             entries.append({"name": name, "bands": list(info.band_names),
                             "transform": "linear", "scale": 1, "resampling": "bilinear",
