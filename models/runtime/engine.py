@@ -645,6 +645,8 @@ def pixel_rows(card: ModelCard, sources: dict[str, InputSource], tile: Tile, hal
     """The feature table (N, F) of a block's valid pixels and the block's validity mask.
 
     Without ``features`` the rows are the inputs' normalised bands side by side, in card order.
+    A ``features`` function gets NaN where an input has no data (past the raster's edge too),
+    so window statistics can use the real neighbours only, as they do at sample points.
     """
     blocks, valid = {}, np.ones((tile.height, tile.width), bool)
     for name, source in sources.items():
@@ -653,7 +655,11 @@ def pixel_rows(card: ModelCard, sources: dict[str, InputSource], tile: Tile, hal
         core = block.valid[halo:halo + tile.height, halo:halo + tile.width]
         if not source.spec.optional:
             valid &= core
-        blocks[name] = normaliser(source.spec)(fill_invalid(block, source.spec.pad)[None])[0]
+        if features is not None:
+            values = np.where(block.valid, block.values, np.float32(np.nan))
+        else:
+            values = fill_invalid(block, source.spec.pad)
+        blocks[name] = normaliser(source.spec)(values[None])[0]
     if features is not None:
         stack = features(blocks)
     else:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..callbacks import Callbacks
 from ..errors import UserError
 
 # name: (bands added, bands subtracted) -> (sum(a) - sum(b)) / (sum(a) + sum(b))
@@ -131,7 +132,7 @@ class FeatureSet:
 
 
 def feature_set(inputs, *, pixel: bool = True, windows=(), indices="all",
-                warn=lambda message: None) -> FeatureSet:
+                callbacks: Callbacks = Callbacks()) -> FeatureSet:
     """A checked FeatureSet. ``indices``: "all" (every index the spectral bands allow; the
     others are skipped with a warning), a list of names (each must be computable), or ()."""
     inputs = tuple(InputBands(i.name, tuple(i.bands)) if isinstance(i, InputBands)
@@ -150,9 +151,9 @@ def feature_set(inputs, *, pixel: bool = True, windows=(), indices="all",
         missing = [n for n in INDICES if n not in usable]
         if missing:
             absent = sorted({b for n in missing for b in sum(INDICES[n], ())} - available)
-            warn(f"spectral indices {', '.join(missing)} skipped: the image has no band named "
-                 f"{', '.join(absent)} (name the bands like Sentinel-2, B02..B12, in the raster "
-                 f"or with BANDS)")
+            callbacks.warn(f"spectral indices {', '.join(missing)} skipped: the image has no band "
+                           f"named {', '.join(absent)} (name the bands like Sentinel-2, "
+                           f"B02..B12, in the raster or with BANDS)")
         indices = usable
     for name in indices:
         if name not in INDICES:

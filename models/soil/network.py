@@ -9,7 +9,6 @@ loss (mask). The random state is forked, so training leaves torch's global RNG a
 from __future__ import annotations
 
 import contextlib
-import io
 
 import numpy as np
 import torch
@@ -91,10 +90,13 @@ def predict(module: SoilNetwork, x: np.ndarray) -> np.ndarray:
 
 
 def to_onnx(module: SoilNetwork, n_features: int):
+    """The network as an in-memory ONNX model: ``features`` (N, F) -> ``values`` (N, K)."""
+    import tempfile
+
     import onnx
-    buffer = io.BytesIO()
-    torch.onnx.export(module.eval(), (torch.zeros(2, n_features),), buffer,
-                      input_names=["features"], output_names=["values"],
-                      dynamic_axes={"features": {0: "n"}, "values": {0: "n"}},
-                      opset_version=17, dynamo=False)
-    return onnx.load_model_from_string(buffer.getvalue())
+
+    from ..runtime.onnx_export import export_onnx
+    with tempfile.TemporaryDirectory() as folder:
+        path = export_onnx(module, {"features": torch.zeros(2, n_features)},
+                           f"{folder}/network.onnx", ("values",), dynamic_size=False)
+        return onnx.load(str(path))

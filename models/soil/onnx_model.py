@@ -1,7 +1,10 @@
-"""The soil model as one ONNX file: features in; values, interval bounds out; the card inside.
+"""The soil model as one ONNX file: features in; values, interval bounds, extrapolation flag
+out; the card inside.
 
 Graph: input ``features`` (N, F) float32 -> ``values`` (N, K), ``lower`` = values - half width,
-``upper`` = values + half width (the split-conformal half widths of the card, one per target).
+``upper`` = values + half width (the split-conformal half widths of the card, one per target),
+``interval`` (N, 2K: lower, upper of each target in turn) and ``extrapolation`` (N, 1: 1 where a
+feature is outside the training range).
 Tree models come one per target (skl2onnx / onnxmltools) and are stacked here into one graph.
 The card (JSON) is stored in the metadata property ``rsai_card`` and written beside the model as
 ``<model>.json``. Files are written under a temporary name and renamed when complete.
@@ -71,22 +74,41 @@ def _only_tree_node(model):
     return trees[0]
 
 
-def add_interval_outputs(model, half_widths) -> object:
-    """Append ``lower`` and ``upper`` = values -/+ half width (one per target)."""
+def add_outputs(model, half_widths, feature_min, feature_max):
+    """Append the interval and extrapolation outputs to a ``features`` -> ``values`` model:
+    ``lower``/``upper`` = values -/+ half width (one per target), ``interval`` (N, 2K) = lower
+    and upper side by side per target (a raster's bands), ``extrapolation`` (N, 1) = 1 where a
+    feature lies outside the training minimum..maximum, else 0."""
     import onnx
     from onnx import helper, numpy_helper
 
     graph = model.graph
     k = len(half_widths)
-    half = numpy_helper.from_array(np.asarray(half_widths, np.float32).reshape(1, k),
-                                   "interval_half_width")
-    graph.initializer.append(half)
+    constants = {
+        "interval_half_width": np.asarray(half_widths, np.float32).reshape(1, k),
+        "feature_min": np.asarray(feature_min, np.float32).reshape(1, -1),
+        "feature_max": np.asarray(feature_max, np.float32).reshape(1, -1),
+        "last_axis": np.array([2], np.int64),
+        "interval_shape": np.array([0, 2 * k], np.int64),
+    }
+    graph.initializer.extend(numpy_helper.from_array(v, name) for name, v in constants.items())
+    node = helper.make_node
     graph.node.extend([
-        helper.make_node("Sub", ["values", "interval_half_width"], ["lower"], name="lower"),
-        helper.make_node("Add", ["values", "interval_half_width"], ["upper"], name="upper")])
-    for name in ("lower", "upper"):
+        node("Sub", ["values", "interval_half_width"], ["lower"], name="lower"),
+        node("Add", ["values", "interval_half_width"], ["upper"], name="upper"),
+        node("Unsqueeze", ["lower", "last_axis"], ["lower_3d"], name="lower_3d"),
+        node("Unsqueeze", ["upper", "last_axis"], ["upper_3d"], name="upper_3d"),
+        node("Concat", ["lower_3d", "upper_3d"], ["bounds_3d"], axis=2, name="bounds"),
+        node("Reshape", ["bounds_3d", "interval_shape"], ["interval"], name="interval"),
+        node("Less", ["features", "feature_min"], ["below"], name="below"),
+        node("Greater", ["features", "feature_max"], ["above"], name="above"),
+        node("Or", ["below", "above"], ["outside"], name="outside"),
+        node("Cast", ["outside"], ["outside_float"], to=onnx.TensorProto.FLOAT, name="as_float"),
+        node("ReduceMax", ["outside_float"], ["extrapolation"], axes=[1], keepdims=1,
+             name="extrapolation")])
+    for name, width in (("lower", k), ("upper", k), ("interval", 2 * k), ("extrapolation", 1)):
         graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
-                                                          [None, k]))
+                                                          [None, width]))
     return model
 
 
@@ -104,10 +126,12 @@ def model_files(model, card: dict, path: str | os.PathLike) -> dict:
 
 
 def exported_model(learner, half_widths, check_features: np.ndarray, tolerance: float = 1e-5):
-    """The fitted learner as ONNX with interval outputs. Refuses a model whose ONNX predictions
-    differ from the learner's on ``check_features`` (the training features) by more than
-    ``tolerance`` (relative; absolute below 1)."""
-    model = add_interval_outputs(learner.to_onnx(check_features.shape[1]), half_widths)
+    """The fitted learner as ONNX with the interval and extrapolation outputs (the training
+    range is that of ``check_features``, the training features). Refuses a model whose ONNX
+    predictions differ from the learner's on them by more than ``tolerance`` (relative;
+    absolute below 1)."""
+    model = add_outputs(learner.to_onnx(check_features.shape[1]), half_widths,
+                        check_features.min(0), check_features.max(0))
     exported = OnnxPredictor(model).predict(check_features)["values"]
     native = learner.predict(check_features)
     worst = float(np.max(np.abs(exported - native) / np.maximum(1.0, np.abs(native))))

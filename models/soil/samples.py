@@ -1,36 +1,29 @@
-"""Lab samples (points) and the features of the rasters at their locations.
+"""Lab samples (points with lab values) and their features from the rasters.
 
-Each point is reprojected into the image's CRS and falls in one image pixel. A window of
-2 halo + 1 pixels around that pixel is read from the image (NaN past the edge and on nodata);
-each covariate raster, on any grid and CRS, is warped (bilinear) onto that same window, the
-way a tiling engine warps a covariate onto an image tile, so training and prediction see the
-same values. The FeatureSet then turns the windows into feature rows.
-
-Points outside the image or on nodata (image or a covariate) are skipped and counted; a
-covariate that covers no sample at all is an error.
+Each point is reprojected into the image's CRS; the image and covariate windows around its
+pixel are read as the engine reads a map's tiles (models/soil/rasters.py) and the FeatureSet
+turns them into a feature row. Points outside the image or on nodata (image or a covariate)
+are skipped and counted; two samples at the very same place are an error.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import ogr, osr
 
-from ..callbacks import never_cancelled, no_progress
-from ..errors import Cancelled, UserError
-from ..runtime.raster import open_raster, raster_info, read_window, valid_mask
-from .features import InputBands, canonical_band, feature_set
-from .tables import SPECTRAL, SampleTable
+from ..callbacks import Callbacks
+from ..errors import UserError
+from ..runtime.raster import open_raster
+from .features import InputBands, feature_set
+from .rasters import bind_for_training, windows_at
+from .tables import SampleTable
 
-gdal.UseExceptions()
 ogr.UseExceptions()
 osr.UseExceptions()
 
 NUMERIC_FIELDS = (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
-OUTSIDE = "outside the image"
-IMAGE_NODATA = "on nodata in the image"
 
 
 @dataclass
@@ -60,7 +53,8 @@ def open_layer(path, layer=None, what="sample layer"):
     return source, found
 
 
-def read_points(path, fields=(), *, layer=None, numeric=(), warn=None) -> Points:
+def read_points(path, fields=(), *, layer=None, numeric=(),
+                callbacks: Callbacks = Callbacks()) -> Points:
     """Points of a layer with the values of ``fields``; the ``numeric`` ones must be number
     fields. Features without geometry are skipped (warned); multi-points must have one part."""
     source, lyr = open_layer(path, layer)
@@ -101,8 +95,9 @@ def read_points(path, fields=(), *, layer=None, numeric=(), warn=None) -> Points
                 values[name].append(feature.GetFieldAsDouble(index))
             else:
                 values[name].append(feature.GetField(index))
-    if no_geometry and warn:
-        warn(f"{no_geometry} features of the sample layer have no geometry and were skipped")
+    if no_geometry:
+        callbacks.warn(f"{no_geometry} features of the point layer have no geometry and were "
+                       f"skipped")
     srs = lyr.GetSpatialRef()
     srs = srs.Clone() if srs is not None else None
     lyr = None
@@ -124,11 +119,12 @@ def check_no_duplicates(points: Points) -> None:
                         f"replicates into one sample, or delete the copies")
 
 
-def to_crs(xy: np.ndarray, source: osr.SpatialReference | None, wkt: str, warn=None) -> np.ndarray:
+def to_crs(xy: np.ndarray, source: osr.SpatialReference | None, wkt: str,
+           callbacks: Callbacks = Callbacks()) -> np.ndarray:
     """Coordinates from ``source`` into the CRS ``wkt`` (unchanged when either is unknown)."""
     if source is None or not wkt:
-        if (source is None) != (not wkt) and warn:
-            warn("the samples or the raster have no CRS: assuming both use the same one")
+        if (source is None) != (not wkt):
+            callbacks.warn("the points or the raster have no CRS: assuming both use the same one")
         return xy
     target = osr.SpatialReference(wkt=wkt)
     source = source.Clone()
@@ -166,162 +162,12 @@ def _lonlat() -> osr.SpatialReference:
     return srs
 
 
-class RasterInputs:
-    """The image and its covariates, opened once, with the band names the features use."""
-
-    def __init__(self, image, covariates=(), bands=None):
-        self.image = open_raster(image, "input image")
-        self.info = raster_info(self.image)
-        names = list(bands) if bands else list(self.info.band_names)
-        if len(names) != self.info.band_count:
-            raise UserError(f"BANDS names {len(names)} bands but the image {image} has "
-                            f"{self.info.band_count}: give one name per band, in order")
-        self.band_names = tuple(canonical_band(n) for n in names)
-        self.named = bool(bands) or all(d.strip() for d in self.info.descriptions)
-        self.band_index = list(range(self.info.band_count))
-        self.covariates = []
-        for index, path in enumerate(covariates):
-            dataset = open_raster(path, f"covariate raster {path}")
-            self.covariates.append((f"covariate_{index + 1}", str(path), dataset,
-                                    raster_info(dataset)))
-
-    def select(self, wanted, warn=None) -> None:
-        """Use the image bands a model was trained on, found by name (any order); an image
-        without band names must have exactly those bands in that order."""
-        wanted = [canonical_band(b) for b in wanted]
-        if not self.named:
-            if len(wanted) != self.info.band_count:
-                raise UserError(f"the image has {self.info.band_count} unnamed bands but the "
-                                f"model was trained on {len(wanted)} ({', '.join(wanted)}): give "
-                                f"an image with those bands, or name its bands with BANDS")
-            if warn:
-                warn(f"the image's bands have no names: taking them as {', '.join(wanted)} in "
-                     f"this order")
-            self.band_names = tuple(wanted)
-            return
-        missing = [b for b in wanted if b not in self.band_names]
-        if missing:
-            raise UserError(f"the model was trained on bands {', '.join(wanted)} but the image "
-                            f"has {', '.join(self.band_names)} (missing: {', '.join(missing)}): "
-                            f"give an image with those bands, or rename them with BANDS")
-        self.band_index = [self.band_names.index(b) for b in wanted]
-        self.band_names = tuple(wanted)
-
-    def check_covariates(self, expected: list) -> None:
-        """The covariates given must be the model's: same count, same band counts."""
-        if len(expected) != len(self.covariates):
-            raise UserError(f"the model was trained with {len(expected)} covariate rasters "
-                            f"({', '.join(e.get('title', e['name']) for e in expected) or 'none'})"
-                            f" but {len(self.covariates)} were given: give the same covariates, "
-                            f"in the same order")
-        for entry, (_, path, _, info) in zip(expected, self.covariates):
-            if len(entry["bands"]) != info.band_count:
-                raise UserError(f"covariate {path} has {info.band_count} bands but the model's "
-                                f"{entry.get('title', entry['name'])} had {len(entry['bands'])}:"
-                                f" give the same covariates, in the same order")
-
-    def input_bands(self) -> list:
-        """[InputBands] for a FeatureSet: the image first, then each covariate."""
-        return [InputBands(SPECTRAL, self.band_names)] + [
-            InputBands(name, info.band_names) for name, _, _, info in self.covariates]
-
-    def card_inputs(self) -> list:
-        """The card's inputs (engine contract v2)."""
-        entries = [{"name": SPECTRAL, "bands": list(self.band_names), "transform": "linear",
-                    "scale": 1, "ratio": 1}]
-        for name, path, _, info in self.covariates:
-            entries.append({"name": name, "bands": list(info.band_names),
-                            "transform": "linear", "scale": 1, "resampling": "bilinear",
-                            "title": path.replace("\\", "/").rsplit("/", 1)[-1]})
-        return entries
-
-    def windows_at(self, xy: np.ndarray, halo: int, is_cancelled=never_cancelled,
-                   progress=no_progress):
-        """Blocks {input name: (n, C, 2 halo + 1, 2 halo + 1)} around the image pixels holding
-        ``xy`` (image CRS; NaN = no data), and per point the reason it cannot be used (None
-        when it can). A covariate that covers none of the points on valid image pixels is a
-        UserError."""
-        size = 2 * halo + 1
-        info = self.info
-        inverse = gdal.InvGeoTransform(info.geotransform)
-        n = len(xy)
-        blocks = {SPECTRAL: np.full((n, len(self.band_index), size, size), np.nan)}
-        for name, _, _, covariate in self.covariates:
-            blocks[name] = np.full((n, covariate.band_count, size, size), np.nan)
-        reasons = [None] * n
-        covered = {name: 0 for name, _, _, _ in self.covariates}
-        for i, (x, y) in enumerate(xy):
-            if i % 64 == 0:
-                if is_cancelled():
-                    raise Cancelled("cancelled while reading the rasters at the samples")
-                progress(i / max(n, 1))
-            col, row = (math.floor(v) for v in gdal.ApplyGeoTransform(inverse, x, y))
-            if not (0 <= col < info.width and 0 <= row < info.height):
-                reasons[i] = OUTSIDE
-                continue
-            blocks[SPECTRAL][i] = self._image_window(col - halo, row - halo, size)
-            if np.isnan(blocks[SPECTRAL][i][:, halo, halo]).any():
-                reasons[i] = IMAGE_NODATA
-                continue
-            for name, path, dataset, covariate in self.covariates:
-                blocks[name][i] = _warp_window(dataset, covariate, info, col - halo, row - halo,
-                                               size)
-                if np.isnan(blocks[name][i][:, halo, halo]).any():
-                    reasons[i] = reasons[i] or f"outside or on nodata in the covariate {path}"
-                else:
-                    covered[name] += 1
-        on_image = sum(r not in (OUTSIDE, IMAGE_NODATA) for r in reasons)
-        for name, path, _, _ in self.covariates:
-            if on_image and not covered[name]:
-                raise UserError(f"the covariate raster {path} does not cover any sample (or is "
-                                f"nodata at all of them): give a covariate that overlaps the "
-                                f"samples (it may be in another CRS; it is reprojected)")
-        progress(1.0)
-        return blocks, reasons
-
-    def _image_window(self, col: int, row: int, size: int) -> np.ndarray:
-        info = self.info
-        out = np.full((len(self.band_index), size, size), np.nan)
-        c0, r0 = max(col, 0), max(row, 0)
-        c1, r1 = min(col + size, info.width), min(row + size, info.height)
-        block = read_window(self.image, c0, r0, c1 - c0, r1 - r0)[self.band_index]
-        nodata = [info.nodata[i] for i in self.band_index]
-        block[:, ~valid_mask(block, nodata)] = np.nan
-        out[:, r0 - row:r1 - row, c0 - col:c1 - col] = block
-        return out
-
-
-def _warp_window(dataset, covariate, image, col: int, row: int, size: int) -> np.ndarray:
-    """A covariate resampled (bilinear) onto ``size`` x ``size`` image pixels from (col, row);
-    NaN where it has no data."""
-    gt = image.geotransform
-    x0, y0 = gdal.ApplyGeoTransform(gt, col, row)
-    target = gdal.GetDriverByName("MEM").Create("", size, size, covariate.band_count,
-                                                gdal.GDT_Float64)
-    target.SetGeoTransform((x0, gt[1], gt[2], y0, gt[4], gt[5]))
-    if image.projection:
-        target.SetProjection(image.projection)
-    for b in range(covariate.band_count):
-        band = target.GetRasterBand(b + 1)
-        band.SetNoDataValue(float("nan"))
-        band.Fill(float("nan"))
-    options = gdal.WarpOptions(resampleAlg="bilinear", dstNodata=float("nan"),
-                               srcSRS=None if covariate.projection else image.projection or None)
-    gdal.Warp(target, dataset, options=options)
-    block = target.ReadAsArray().astype(np.float64).reshape(covariate.band_count, size, size)
-    block[:, ~valid_mask(block, covariate.nodata)] = np.nan
-    return block
-
-
 def read_samples(samples, targets, image, *, layer=None, covariates=(), bands=None,
                  units=None, fold_field=None, pixel=True, windows=(), indices="all",
-                 progress=None, is_cancelled=None, warn=None) -> SampleTable:
+                 callbacks: Callbacks = Callbacks()) -> SampleTable:
     """The SampleTable of a point layer with lab values (``targets``: field names) on an
     image and optional covariate rasters (paths). Samples that cannot be used are counted in
     ``table.skipped`` (reason -> count)."""
-    progress = progress or no_progress
-    is_cancelled = is_cancelled or never_cancelled
-    warn = warn or (lambda message: None)
     targets = list(targets)
     if not targets:
         raise UserError("choose at least one target field (the lab values to predict)")
@@ -330,15 +176,16 @@ def read_samples(samples, targets, image, *, layer=None, covariates=(), bands=No
         raise UserError(f"{len(units)} units for {len(targets)} target fields: give one unit "
                         f"per target, in the same order (or none)")
     fields = targets + ([fold_field] if fold_field else [])
-    points = read_points(samples, fields, layer=layer, numeric=targets, warn=warn)
+    points = read_points(samples, fields, layer=layer, numeric=targets, callbacks=callbacks)
     if not len(points.ids):
         raise UserError(f"the sample layer {samples} has no points")
     check_no_duplicates(points)
-    rasters = RasterInputs(image, covariates, bands)
-    features = feature_set(rasters.input_bands(), pixel=pixel, windows=windows,
-                           indices=indices, warn=warn)
-    xy = to_crs(points.xy, points.srs, rasters.info.projection, warn)
-    blocks, reasons = rasters.windows_at(xy, features.halo, is_cancelled, progress)
+    inputs = bind_for_training(image, covariates, bands)
+    features = feature_set([InputBands(s.name, s.bands) for s in inputs.specs], pixel=pixel,
+                           windows=windows, indices=indices, callbacks=callbacks)
+    crs = _image_crs(image)
+    xy = to_crs(points.xy, points.srs, crs, callbacks)
+    blocks, reasons = windows_at(inputs, xy, features.halo, callbacks)
     usable = np.array([r is None for r in reasons])
     skipped = {}
     for reason in reasons:
@@ -358,11 +205,15 @@ def read_samples(samples, targets, image, *, layer=None, covariates=(), bands=No
                             fold_field)
     return SampleTable(
         features=values, targets=target_values,
-        xy=metric_xy(xy[usable], rasters.info.projection), ids=points.ids[usable],
+        xy=metric_xy(xy[usable], crs), ids=points.ids[usable],
         extent=tuple(float(v) for v in (*xy[usable].min(0), *xy[usable].max(0))),
         feature_set=features, target_names=tuple(targets), units=tuple(units),
-        crs=_crs_name(rasters.info.projection), folds=folds, fold_source=fold_field or "",
-        skipped=skipped, inputs=rasters.card_inputs())
+        crs=_crs_name(crs), folds=folds, fold_source=fold_field or "",
+        skipped=skipped, inputs=inputs.card_entries())
+
+
+def _image_crs(image) -> str:
+    return open_raster(image, "input image").GetProjection() or ""
 
 
 def _crs_name(wkt: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..callbacks import Callbacks
 from ..errors import UserError
 from .features import FeatureSet, InputBands, feature_set
 
@@ -58,7 +59,7 @@ def read_csv_columns(path) -> dict[str, np.ndarray]:
 def table_from_columns(columns: dict, *, bands, targets, covariates=(), units=None,
                        x: str = "x", y: str = "y", fold: str | None = None,
                        pixel: bool = True, indices="all", crs: str = "",
-                       warn=lambda message: None) -> SampleTable:
+                       callbacks: Callbacks = Callbacks()) -> SampleTable:
     """A SampleTable from named columns: ``bands`` (spectral, e.g. B02..B12), ``covariates``
     (any other numeric predictors), ``targets`` (lab values), coordinates ``x``/``y`` and an
     optional ``fold`` column."""
@@ -76,7 +77,7 @@ def table_from_columns(columns: dict, *, bands, targets, covariates=(), units=No
     if covariates:
         inputs.append(InputBands(COVARIATES, tuple(covariates)))
         blocks[COVARIATES] = np.stack([numeric(c) for c in covariates], 1)[:, :, None, None]
-    features = feature_set(inputs, pixel=pixel, indices=indices, warn=warn)
+    features = feature_set(inputs, pixel=pixel, indices=indices, callbacks=callbacks)
     values = features(blocks)[:, :, 0, 0]
     keep = np.isfinite(values).all(1)
     n = len(values)

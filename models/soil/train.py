@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..callbacks import never_cancelled, no_progress
-from ..errors import Cancelled, UserError
+from ..callbacks import Callbacks
+from ..errors import UserError
 from . import folds as cv_folds
 from .metrics import Scores, conformal_half_width, coverage_per_fold, pooled_coverage, scores
 from .regressors import ALGORITHM_TITLES, ALGORITHMS, LearnerOptions, make_learner
@@ -25,6 +25,7 @@ INTERVAL_METHOD = ("split-conformal: prediction +- the ceil((n+1) c)/n quantile 
                    "cross-validation residuals (n held-out samples, c the nominal coverage)")
 CITATION = ("Kammerlander et al., \"Machine Learning Models for Soil Parameter Prediction Based "
             "on Satellite, Weather, Clay and Yield Data\" (AgroLens), arXiv 2503.22276, 2025")
+TILE_SIZE = 512  # pixel blocks of the map (pixel-table head)
 # Units whose quantities cannot be negative; a negative lab value in them is suspicious.
 NON_NEGATIVE_UNITS = {"%", "g/kg", "mg/kg", "ppm", "cmol/kg", "cmolc/kg", "meq/100g",
                       "g/cm3", "t/ha", "kg/ha", "mg/l", "ds/m", "ms/m", "pH"}
@@ -74,10 +75,16 @@ class TrainResult:
     messages: list = field(default_factory=list)
 
     def card(self, model_id: str) -> dict:
-        """The model card (engine contract v2; models/soil/README in docs/tools/soil_train.md)."""
+        """The model card (v2, docs/model_cards.md): the inputs, a pixel-table head and three
+        outputs (values; interval: lower and upper per target; extrapolation 0/1); what only
+        the soil code reads (features, intervals, training range and scores) under
+        ``method``."""
         table = self.table
         x = table.features
         extent = list(table.extent or (*table.xy.min(0), *table.xy.max(0)))
+        targets = [{"name": t.name, "unit": t.unit} for t in self.targets]
+        bounds = [{"name": f"{t.name} {side}", "unit": t.unit}
+                  for t in self.targets for side in ("lower", "upper")]
         return {
             "id": model_id,
             "title": f"Soil {', '.join(table.target_names)} "
@@ -87,47 +94,47 @@ class TrainResult:
             "task": "regression",
             "format": "onnx",
             "inputs": table.inputs,
+            "tiling": {"tile_size": TILE_SIZE, "overlap": 0},
             "head": {"type": "pixel_table", "halo": table.feature_set.halo},
-            "features": table.feature_set.to_dict(),
-            "outputs": {
-                "targets": [{"name": t.name, "unit": t.unit} for t in self.targets],
-                "onnx": {"input": "features", "values": "values", "lower": "lower",
-                         "upper": "upper"}},
-            "intervals": {
-                "method": INTERVAL_METHOD, "coverage": self.coverage,
-                "half_widths": {t.name: _finite(t.half_width) for t in self.targets},
-                "held_out_coverage": {t.name: t.coverage for t in self.targets}},
-            "extrapolation": {"feature_min": [float(v) for v in np.nanmin(x, 0)],
-                              "feature_max": [float(v) for v in np.nanmax(x, 0)]},
-            "training": {
-                "algorithm": self.algorithm, "samples": int(len(x)),
-                "extent": extent, "crs": table.crs,
-                "cross_validation": self.cv_description,
-                "scores": {t.name: t.scores.as_dict() for t in self.targets},
-                "target_ranges": {
-                    name: [float(np.nanmin(table.targets[:, k])),
-                           float(np.nanmax(table.targets[:, k]))]
-                    for k, name in enumerate(table.target_names)},
-                "date": datetime.date.today().isoformat()},
+            "outputs": [{"name": "values", "targets": targets},
+                        {"name": "interval", "targets": bounds},
+                        {"name": "extrapolation", "targets": [{"name": "extrapolation"}]}],
             "licence": "the training samples' terms (a model trained on your own data)",
             "citation": CITATION,
+            "method": {
+                "name": "soil",
+                "features": table.feature_set.to_dict(),
+                "intervals": {
+                    "method": INTERVAL_METHOD, "coverage": self.coverage,
+                    "half_widths": {t.name: _finite(t.half_width) for t in self.targets},
+                    "held_out_coverage": {t.name: t.coverage for t in self.targets}},
+                "extrapolation": {"feature_min": [float(v) for v in np.nanmin(x, 0)],
+                                  "feature_max": [float(v) for v in np.nanmax(x, 0)]},
+                "training": {
+                    "algorithm": self.algorithm, "samples": int(len(x)),
+                    "extent": [float(v) for v in extent], "crs": table.crs,
+                    "cross_validation": self.cv_description,
+                    "scores": {t.name: t.scores.as_dict() for t in self.targets},
+                    "target_ranges": {
+                        name: [float(np.nanmin(table.targets[:, k])),
+                               float(np.nanmax(table.targets[:, k]))]
+                        for k, name in enumerate(table.target_names)},
+                    "date": datetime.date.today().isoformat()}},
         }
 
 
 def train(table: SampleTable, algorithm: str = "random_forest",
           cv: CrossValidation = CrossValidation(), coverage: float = 0.9,
-          options: LearnerOptions = LearnerOptions(), *, progress=None, is_cancelled=None,
-          warn=None) -> TrainResult:
+          options: LearnerOptions = LearnerOptions(),
+          callbacks: Callbacks = Callbacks()) -> TrainResult:
     """Cross-validate ``algorithm`` on ``table``, then fit it on every sample."""
-    progress = progress or no_progress
-    is_cancelled = is_cancelled or never_cancelled
-    messages, note = recording(warn)
+    messages, callbacks = recording(callbacks)
     if algorithm not in ALGORITHMS:
         raise UserError(f"unknown algorithm {algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     if not 0.5 <= coverage < 1:
         raise UserError(f"the interval coverage must be between 0.5 and 1, e.g. 0.9 (got "
                         f"{coverage})")
-    check_targets(table, note)
+    check_targets(table, callbacks)
     x, y = table.features, table.targets
     n, n_features = x.shape
     if n < n_features:
@@ -144,17 +151,15 @@ def train(table: SampleTable, algorithm: str = "random_forest",
     predictions = np.full_like(y, np.nan)
     steps = len(fold_ids) + 2
     for step, fold in enumerate(fold_ids):
-        if is_cancelled():
-            raise Cancelled("training cancelled")
+        callbacks.check_cancelled("training")
         held_out = folds == fold
         learner = make_learner(algorithm, options).fit(x[~held_out], y[~held_out])
         predictions[held_out] = learner.predict(x[held_out])
-        progress((step + 1) / steps)
-    if is_cancelled():
-        raise Cancelled("training cancelled")
+        callbacks.progress((step + 1) / steps)
+    callbacks.check_cancelled("training")
     final = make_learner(algorithm, options).fit(x, y)
     importances = final.importances(x, y)
-    progress((steps - 1) / steps)
+    callbacks.progress((steps - 1) / steps)
 
     results = []
     for k, name in enumerate(table.target_names):
@@ -163,7 +168,7 @@ def train(table: SampleTable, algorithm: str = "random_forest",
         per_fold = coverage_per_fold(residuals, folds[known], coverage)
         half = conformal_half_width(residuals, coverage)
         if not math.isfinite(half):
-            note(f"{name}: {known.sum()} held-out residuals are too few for a {coverage:.0%} "
+            callbacks.warn(f"{name}: {known.sum()} held-out residuals are too few for a {coverage:.0%} "
                  f"interval; the interval is unbounded")
         results.append(TargetResult(name, table.units[k], scores(y[known, k], predictions[known, k]),
                                     half, pooled_coverage(per_fold), per_fold, importances[k]))
@@ -171,20 +176,19 @@ def train(table: SampleTable, algorithm: str = "random_forest",
                        description, final.importance_kind, messages)
 
 
-def recording(warn):
-    """([messages], a warn callback that keeps each message and passes it on to ``warn``): the
-    report lists what the log said."""
+def recording(callbacks: Callbacks) -> tuple[list, Callbacks]:
+    """([messages], the callbacks with a warn that also keeps each message): the report lists
+    what the log warned about."""
     messages = []
 
-    def note(message):
+    def warn(message):
         messages.append(message)
-        if warn:
-            warn(message)
+        callbacks.warn(message)
 
-    return messages, note
+    return messages, replace(callbacks, warn=warn)
 
 
-def check_targets(table: SampleTable, note) -> None:
+def check_targets(table: SampleTable, callbacks: Callbacks) -> None:
     """Empty or constant targets stop training; negative values in a unit that forbids them
     are warned about (a lab error or a wrong unit)."""
     for k, name in enumerate(table.target_names):
@@ -197,11 +201,11 @@ def check_targets(table: SampleTable, note) -> None:
             raise UserError(f"target field {name!r} has the same value ({known[0]:g}) at every "
                             f"sample: there is nothing to learn; choose another field")
         if known.size < values.size:
-            note(f"{name}: {values.size - known.size} samples have no value and do not train "
+            callbacks.warn(f"{name}: {values.size - known.size} samples have no value and do not train "
                  f"this target")
         unit = table.units[k].strip()
         if unit.lower() in {u.lower() for u in NON_NEGATIVE_UNITS} and (known < 0).any():
-            note(f"{name}: {int((known < 0).sum())} negative values although the unit {unit!r} "
+            callbacks.warn(f"{name}: {int((known < 0).sum())} negative values although the unit {unit!r} "
                  f"cannot be negative: check the lab values or the unit")
 
 

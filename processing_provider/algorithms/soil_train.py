@@ -156,8 +156,7 @@ Method after: {CITATION}."""
             options=LearnerOptions(seed=seed, n_jobs=os.cpu_count() or 1,
                                    trees=self.parameterAsInt(parameters, "TREES", context)),
             report_html=report, report_csv=str(Path(report).with_suffix(".csv")),
-            progress=callbacks.progress, is_cancelled=callbacks.is_cancelled,
-            warn=lambda message: callbacks.log(f"Warning: {message}"))
+            callbacks=callbacks)
         trained = result.result
         callbacks.log(f"{len(trained.table.features)} samples, "
                       f"{len(trained.table.feature_set.names)} features, "

@@ -4,6 +4,7 @@ for the same pixel in a whole block."""
 import numpy as np
 import pytest
 
+from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.errors import UserError
 from rsai_toolbox.models.soil.features import (FeatureSet, InputBands, canonical_band,
                                                feature_set, window_mean)
@@ -41,7 +42,7 @@ def test_indices_are_normalised_differences_of_the_named_bands():
 def test_indices_that_need_missing_bands_are_skipped_with_a_warning_or_refused():
     messages = []
     features = feature_set([("s2", ("B02", "B03", "B04", "B08"))], indices="all",
-                           warn=messages.append)
+                           callbacks=Callbacks(warn=messages.append))
     assert features.indices == ("NDVI", "NDWI")
     assert "NBR, NDMI, BSI, NDTI skipped" in messages[0] and "B11, B12" in messages[0]
     with pytest.raises(UserError, match="index NBR needs bands B12"):

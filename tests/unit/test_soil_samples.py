@@ -11,6 +11,7 @@ from rsai_toolbox.models.errors import UserError
 from rsai_toolbox.models.soil.features import feature_set
 from rsai_toolbox.models.soil.onnx_model import OnnxPredictor
 from rsai_toolbox.models.soil.points import predict_points
+from rsai_toolbox.models.soil.predict import load_soil_model
 from rsai_toolbox.models.soil.regressors import LearnerOptions
 from rsai_toolbox.models.soil.samples import read_samples
 from rsai_toolbox.models.soil.tables import table_from_columns
@@ -140,8 +141,12 @@ def test_bad_samples_and_covariates_get_clear_errors(bb250, shared_data, tmp_pat
     with pytest.raises(UserError, match="cannot open the sample layer .*missing.gpkg"):
         read_samples(tmp_path / "missing.gpkg", ["pH"], bb250["image"])
     far = s2_raster(shared_data, "BB_72", tmp_path / "far.tif")  # another field, 40 km away
-    with pytest.raises(UserError, match="the covariate raster .*far.tif does not cover any"):
+    with pytest.raises(UserError, match="far.tif and the s2 raster .* do not overlap"):
         read_samples(bb250["points"], TARGETS, bb250["image"], covariates=[far])
+    gt, _, _ = grid(cols)  # the image's top-left corner: 3 pixels of margin, no sample there
+    corner = write_geotiff(tmp_path / "corner.tif", np.ones((1, 3, 3), np.float32), gt, 25833)
+    with pytest.raises(UserError, match="the covariate raster .*corner.tif does not cover any"):
+        read_samples(bb250["points"], TARGETS, bb250["image"], covariates=[corner])
     with pytest.raises(UserError, match="none of the 250 samples lies on valid pixels"):
         read_samples(bb250["points"], TARGETS, far)
     with pytest.raises(UserError, match="BANDS names 3 bands but the image"):
@@ -173,7 +178,9 @@ def test_training_from_files_writes_model_card_and_report_together(trained, bb25
 def test_point_predictions_go_to_a_new_layer_with_intervals_and_flags(trained, bb250, tmp_path):
     cols = bb250["cols"]
     before = sha256(bb250["points"])
-    result = predict_points(trained.model, bb250["points"], bb250["image"], tmp_path / "out.gpkg")
+    card, predictor = load_soil_model(trained.model)
+    result = predict_points(card, predictor, bb250["points"], bb250["image"],
+                            tmp_path / "out.gpkg")
     assert sha256(bb250["points"]) == before
     assert result.predicted == 250 and result.extrapolated == 0 and result.skipped == {}
     source = ogr.Open(str(tmp_path / "out.gpkg"))
@@ -209,7 +216,8 @@ def test_point_mode_flags_extrapolation_and_reorders_named_bands(trained, bb250,
     brighter[:, row[7], col[7]] = np.minimum(brighter[:, row[7], col[7]] * 3, 65000)
     reversed_path = write_geotiff(tmp_path / "rev.tif", brighter[::-1], gt, 25833, nodata=0,
                                   descriptions=names[::-1])
-    result = predict_points(trained.model, bb250["points"], reversed_path, tmp_path / "o.gpkg")
+    card, predictor = load_soil_model(trained.model)
+    result = predict_points(card, predictor, bb250["points"], reversed_path, tmp_path / "o.gpkg")
     assert result.extrapolated == 1
     source = ogr.Open(str(tmp_path / "o.gpkg"))
     flags = [f["extrapolated"] for f in source.GetLayer(0)]
@@ -219,28 +227,26 @@ def test_point_mode_flags_extrapolation_and_reorders_named_bands(trained, bb250,
     fewer = write_geotiff(tmp_path / "fewer.tif", image[:9], gt, 25833, nodata=0,
                           descriptions=names[:9])
     with pytest.raises(UserError, match="missing: B12"):
-        predict_points(trained.model, bb250["points"], fewer, tmp_path / "x.gpkg")
+        predict_points(card, predictor, bb250["points"], fewer, tmp_path / "x.gpkg")
     unnamed = write_geotiff(tmp_path / "unnamed.tif", image[:9], gt, 25833, nodata=0)
     with pytest.raises(UserError, match="has 9 unnamed bands but the model was trained on 10"):
-        predict_points(trained.model, bb250["points"], unnamed, tmp_path / "x.gpkg")
+        predict_points(card, predictor, bb250["points"], unnamed, tmp_path / "x.gpkg")
     assert not (tmp_path / "x.gpkg").exists()
 
 
-def test_point_mode_never_replaces_other_data(trained, bb250, tmp_path):
+def test_point_mode_keeps_other_layers_and_never_writes_over_an_input(trained, bb250,
+                                                                       tmp_path):
+    card, predictor = load_soil_model(trained.model)
     with pytest.raises(UserError, match="is the same file as an input"):
-        predict_points(trained.model, bb250["points"], bb250["image"], bb250["points"])
+        predict_points(card, predictor, bb250["points"], bb250["image"], bb250["points"])
     other = tmp_path / "other.gpkg"
     source = ogr.GetDriverByName("GPKG").CreateDataSource(str(other))
     source.CreateLayer("roads", geom_type=ogr.wkbLineString)
-    source.CreateLayer("fields", geom_type=ogr.wkbPolygon)
     source = None
-    before = sha256(other)
-    with pytest.raises(UserError, match="already exists and holds other data \\(roads, fields\\)"):
-        predict_points(trained.model, bb250["points"], bb250["image"], other)
-    assert sha256(other) == before
-    # a file holding only an earlier prediction may be replaced
-    out = tmp_path / "pred.gpkg"
-    for _ in range(2):
-        predict_points(trained.model, bb250["points"], bb250["image"], out)
-    source = ogr.Open(str(out))
-    assert source.GetLayer(0).GetFeatureCount() == 250
+    for _ in range(2):  # the second run replaces its own layer only
+        predict_points(card, predictor, bb250["points"], bb250["image"], other,
+                       output_layer="soil")
+    source = ogr.Open(str(other))
+    assert sorted(source.GetLayer(i).GetName() for i in range(source.GetLayerCount())) == [
+        "roads", "soil"]
+    assert source.GetLayerByName("soil").GetFeatureCount() == 250

@@ -10,6 +10,8 @@ import onnx
 import onnxruntime as ort
 import pytest
 
+from rsai_toolbox.models.callbacks import Callbacks
+from rsai_toolbox.models.cards import card_from_dict
 from rsai_toolbox.models.errors import UserError
 from rsai_toolbox.models.files import write_files
 from rsai_toolbox.models.soil.onnx_model import exported_model, model_files, read_card
@@ -36,16 +38,25 @@ def test_exported_onnx_reproduces_the_learner_on_the_training_features(tmp_path,
 
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["features"]
-    assert [o.name for o in session.get_outputs()] == ["values", "lower", "upper"]
-    values, lower, upper = session.run(None, {"features": x.astype(np.float32)})
+    assert [o.name for o in session.get_outputs()] == ["values", "lower", "upper", "interval",
+                                                       "extrapolation"]
+    values, lower, upper, interval, outside = session.run(None, {"features": x.astype(np.float32)})
     native = learner.predict(x)
     assert values.shape == (len(x), 2)
     np.testing.assert_allclose(values, native, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(values - lower, np.broadcast_to(half, values.shape), atol=1e-6)
     np.testing.assert_allclose(upper - values, np.broadcast_to(half, values.shape), atol=1e-6)
+    np.testing.assert_array_equal(interval, np.stack([lower, upper], 2).reshape(len(x), 4))
+    assert outside.shape == (len(x), 1) and not outside.any()  # the training data is inside
+    shifted = x.astype(np.float32).copy()
+    shifted[3, 5] = x[:, 5].max() * 1.5
+    shifted[8, 0] = x[:, 0].min() - 1
+    flags = session.run(["extrapolation"], {"features": shifted})[0][:, 0]
+    assert flags.tolist() == [1.0 if i in (3, 8) else 0.0 for i in range(len(x))]
     model = onnx.load(str(tmp_path / "m.onnx"))
     if algorithm != "neural_network":  # both targets' trees in one node
-        assert [n.op_type for n in model.graph.node] == ["TreeEnsembleRegressor", "Sub", "Add"]
+        assert [n.op_type for n in model.graph.node][:3] == ["TreeEnsembleRegressor", "Sub",
+                                                             "Add"]
     metadata = {p.key: json.loads(p.value) for p in model.metadata_props}
     assert metadata["rsai_card"] == card == read_card(tmp_path / "m.onnx")
     beside = json.loads((tmp_path / "m.json").read_text())
@@ -53,27 +64,33 @@ def test_exported_onnx_reproduces_the_learner_on_the_training_features(tmp_path,
     assert not list(tmp_path.glob(".*partial"))
 
 
-def test_a_trained_model_card_describes_features_scores_and_intervals(bb250):
+def test_a_trained_model_card_is_a_valid_v2_card_with_the_soil_facts(bb250):
     result = train(bb250, "xgboost", CrossValidation("given"), 0.9, LearnerOptions(trees=100))
-    card = result.card("bb250")
-    assert card["task"] == "regression" and card["head"] == {"type": "pixel_table", "halo": 0}
-    assert card["features"]["names"] == list(bb250.feature_set.names)
-    assert [i["name"] for i in card["inputs"]] == ["s2", "covariates"]
-    assert card["outputs"]["targets"] == [{"name": "pH_target", "unit": "pH"},
-                                          {"name": "SOC_target", "unit": "%"}]
-    assert card["outputs"]["onnx"] == {"input": "features", "values": "values",
-                                       "lower": "lower", "upper": "upper"}
-    assert "split-conformal" in card["intervals"]["method"]
-    assert card["intervals"]["coverage"] == 0.9
+    data = result.card("bb250")
+    card = card_from_dict(data, "test")
+    assert card.task == "regression" and card.head.type == "pixel_table" and card.head.halo == 0
+    assert [i.name for i in card.inputs] == ["s2", "covariates"]
+    assert [o.name for o in card.outputs] == ["values", "interval", "extrapolation"]
+    assert [t.band_name for t in card.outputs[0].targets] == ["pH_target (pH)",
+                                                              "SOC_target (%)"]
+    assert [t.band_name for t in card.outputs[1].targets] == [
+        "pH_target lower (pH)", "pH_target upper (pH)", "SOC_target lower (%)",
+        "SOC_target upper (%)"]
+    method = card.method
+    assert method["name"] == "soil"
+    assert method["features"]["names"] == list(bb250.feature_set.names)
+    assert "split-conformal" in method["intervals"]["method"]
+    assert method["intervals"]["coverage"] == 0.9
+    training = method["training"]
     for t in result.targets:
-        assert card["intervals"]["half_widths"][t.name] == pytest.approx(t.half_width)
-        assert card["training"]["scores"][t.name]["r2"] == pytest.approx(t.scores.r2)
-    assert card["training"]["cross_validation"] == "10 given folds (field 'fold')"
-    assert card["training"]["crs"] == "EPSG:25833" and card["training"]["samples"] == 250
-    x0, y0, x1, y1 = card["training"]["extent"]
+        assert method["intervals"]["half_widths"][t.name] == pytest.approx(t.half_width)
+        assert training["scores"][t.name]["r2"] == pytest.approx(t.scores.r2)
+    assert training["cross_validation"] == "10 given folds (field 'fold')"
+    assert training["crs"] == "EPSG:25833" and training["samples"] == 250
+    x0, y0, x1, y1 = training["extent"]
     assert x0 < x1 and y0 < y1 and 460000 < x0 < 470000
-    assert len(card["extrapolation"]["feature_min"]) == len(bb250.feature_set.names)
-    json.dumps(card)  # serialisable
+    assert len(method["extrapolation"]["feature_min"]) == len(bb250.feature_set.names)
+    json.dumps(data)  # serialisable
 
 
 def test_report_has_the_cv_scores_plots_and_fold_coverage(tmp_path, bb250):
@@ -136,7 +153,7 @@ def test_negative_values_in_a_non_negative_unit_are_warned_and_missing_values_to
     messages = []
     result = train(_subset(bb250, slice(None), targets=targets, folds=None), "xgboost",
                    CrossValidation("spatial", block_size=150, folds=5),
-                   options=LearnerOptions(trees=50), warn=messages.append)
+                   options=LearnerOptions(trees=50), callbacks=Callbacks(warn=messages.append))
     assert any("SOC_target: 3 negative values although the unit '%'" in m for m in messages)
     assert any("pH_target: 5 samples have no value" in m for m in messages)
     assert result.targets[0].scores.n == 245 and result.targets[1].scores.n == 250
