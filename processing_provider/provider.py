@@ -19,6 +19,7 @@ from .algorithms.polygonize_fields import PolygonizeFields
 from .algorithms.run_model import RunModel
 from .algorithms.sea_ice_scores import SeaIceScores
 from .algorithms.sea_ice_types import SeaIceTypes
+from .algorithms.soil_predict import SoilPredict
 from .algorithms.soil_train import SoilTrain
 from .algorithms.text_search import TextSearch
 from .algorithms.zero_shot_classify import ZeroShotClassify
@@ -28,7 +29,7 @@ ALGORITHMS = (RunModel, DownloadModel, InstallDependencies,
               BayesLandcoverTrain, BayesLandcoverClassify,
               Pansharpen, PansharpeningQuality,
               SeaIceTypes, SeaIceScores,
-              EmbedImageChips, TextSearch, ZeroShotClassify, SoilTrain)
+              EmbedImageChips, TextSearch, ZeroShotClassify, SoilTrain, SoilPredict)
 
 
 class RsaiProvider(QgsProcessingProvider):

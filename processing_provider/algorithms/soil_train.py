@@ -143,8 +143,8 @@ Method after: {CITATION}."""
         result = train_from_files(
             samples, targets, self.parameterAsRasterLayer(parameters, "INPUT", context).source(),
             model_path, layer=layer, covariates=covariates,
-            bands=_names(self.parameterAsString(parameters, "BANDS", context)),
-            units=_names(self.parameterAsString(parameters, "TARGET_UNITS", context)),
+            bands=comma_list(self.parameterAsString(parameters, "BANDS", context)),
+            units=comma_list(self.parameterAsString(parameters, "TARGET_UNITS", context)),
             fold_field=self.parameterAsString(parameters, "FOLD_FIELD", context) or None,
             pixel=0 in chosen, windows=[s for i, s in ((1, 3), (2, 5)) if i in chosen],
             indices="all" if 3 in chosen else (),
@@ -178,7 +178,7 @@ Method after: {CITATION}."""
         return outputs
 
 
-def _names(text: str):
+def comma_list(text: str):
     """'B02, B03 ,B04' -> ['B02', 'B03', 'B04']; empty -> None."""
     names = [part.strip() for part in (text or "").split(",") if part.strip()]
     return names or None

@@ -3,14 +3,18 @@ GeoTIFF built from the samples' own band values, the samples as points (in WGS 8
 reprojected), an altitude covariate on another CRS and grid; then bad inputs from issue 13."""
 
 import csv
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 import pytest
+from osgeo import gdal, ogr
 
-from helpers import qgis_process
-from helpers_soil import columns, covariate_raster, grid, s2_raster, sample_points
+from helpers import qgis_process, read, write_geotiff
+from helpers_soil import (columns, covariate_raster, grid, pixel_of, s2_raster,
+                          sample_points)
 
 N = 250
 
@@ -55,7 +59,8 @@ def test_train_with_a_covariate_on_another_grid(tmp_path, profile, inputs):
                  "TREES=60", "CV_BLOCK_SIZE=200", "CV_FOLDS=5")
     results = out["results"]
     assert results["SAMPLES_USED"] == N and results["SAMPLES_SKIPPED"] == 3
-    log = " ".join(out["log"].get("errors", []))
+    log = " ".join(out["log"].get("warning", []))  # the feedback's warning channel
+    assert not out["log"].get("errors")
     assert "2 of 253 samples skipped: outside the image" in log
     assert "1 of 253 samples skipped: on nodata in the image" in log
     assert "SOC_shifted: " in log and "negative values although the unit '%'" in log
@@ -77,17 +82,19 @@ def test_train_with_a_covariate_on_another_grid(tmp_path, profile, inputs):
     assert card["task"] == "regression" and card["head"] == {"type": "pixel_table", "halo": 1}
     assert [i["name"] for i in card["inputs"]] == ["s2", "covariate_1"]
     assert card["inputs"][1]["title"] == "alt.tif"
-    assert card["outputs"]["targets"] == [{"name": "pH_target", "unit": "pH"},
-                                          {"name": "SOC_shifted", "unit": "%"}]
-    assert card["training"]["crs"] == "EPSG:25833"
-    assert card["training"]["scores"]["pH_target"]["r2"] == pytest.approx(results["R2"])
+    assert card["outputs"][0] == {"name": "values",
+                                  "targets": [{"name": "pH_target", "unit": "pH"},
+                                              {"name": "SOC_shifted", "unit": "%"}]}
+    method = card["method"]
+    assert method["training"]["crs"] == "EPSG:25833"
+    assert method["training"]["scores"]["pH_target"]["r2"] == pytest.approx(results["R2"])
     session = ort.InferenceSession(str(tmp_path / "soil.onnx"),
                                    providers=["CPUExecutionProvider"])
-    n_features = len(card["features"]["names"])
+    n_features = len(method["features"]["names"])
     assert n_features == 10 + 10 + 6 + 1
-    low = np.asarray(card["extrapolation"]["feature_min"], np.float32)
-    values, lower, upper = session.run(None, {"features": low[None]})
-    half = card["intervals"]["half_widths"]
+    low = np.asarray(method["extrapolation"]["feature_min"], np.float32)
+    values, lower, upper = session.run(["values", "lower", "upper"], {"features": low[None]})
+    half = method["intervals"]["half_widths"]
     np.testing.assert_allclose(values - lower, [[half["pH_target"], half["SOC_shifted"]]],
                                rtol=1e-5)
 
@@ -96,7 +103,7 @@ def test_given_folds_override_the_spatial_blocks(tmp_path, profile, inputs):
     _, out = run(tmp_path, profile, inputs, "TARGET_FIELDS=SOC_target", "FOLD_FIELD=fold",
                  "ALGORITHM=1", "TREES=50", "CV=1", "CV_FOLDS=3")
     card = json.loads((tmp_path / "soil.json").read_text())
-    assert card["training"]["cross_validation"] == "10 given folds (field 'fold')"
+    assert card["method"]["training"]["cross_validation"] == "10 given folds (field 'fold')"
     assert out["results"]["SAMPLES_USED"] == N
 
 
@@ -124,7 +131,7 @@ def test_bad_samples_and_covariates_fail_clearly(tmp_path, profile, inputs, shar
         ({"points": few}, ["FEATURES=0", "CV=1", "CV_FOLDS=13"],
          "12 samples are fewer than the 13 CV folds"),
         ({"points": duplicates}, [], "1 samples lie at the same place as another"),
-        ({}, [f"COVARIATES={far}"], "does not cover any sample"),
+        ({}, [f"COVARIATES={far}"], "far.tif and the s2 raster"),  # ... do not overlap
     ]
     for change, arguments, message in cases:
         result, _ = run(tmp_path, profile, {**inputs, **change}, "TARGET_FIELDS=pH_target",
@@ -132,3 +139,81 @@ def test_bad_samples_and_covariates_fail_clearly(tmp_path, profile, inputs, shar
         assert result.returncode != 0, message
         assert message in result.stdout + result.stderr
         assert not list(tmp_path.glob("soil*"))
+
+
+def predict(tmp_path, profile, *arguments, check=True):
+    result = qgis_process("--json", "run", "rsai:soil_predict", "--", *arguments, env=profile,
+                          check=check)
+    return result, (json.loads(result.stdout) if result.returncode == 0 else None)
+
+
+def test_predict_maps_and_points_with_the_trained_model(tmp_path, profile, inputs,
+                                                        shared_data):
+    run(tmp_path, profile, inputs, "TARGET_FIELDS=pH_target", "TARGET_FIELDS=SOC_target",
+        "TARGET_UNITS=pH,%", f"COVARIATES={inputs['altitude']}", "FEATURES=0,1,3",
+        "ALGORITHM=1", "TREES=40", "CV_BLOCK_SIZE=200", "CV_FOLDS=5")
+    before = hashlib.sha256(inputs["points"].read_bytes()).hexdigest()
+    _, out = predict(tmp_path, profile, f"INPUT={inputs['image']}",
+                     f"MODEL={tmp_path / 'soil.onnx'}", f"COVARIATES={inputs['altitude']}",
+                     f"OUTPUT={tmp_path / 'map.tif'}", f"OUTPUT_INTERVAL={tmp_path / 'int.tif'}",
+                     f"OUTPUT_EXTRAPOLATION={tmp_path / 'flag.tif'}",
+                     f"POINTS={inputs['points']}", f"OUTPUT_POINTS={tmp_path / 'pts.gpkg'}")
+    results = out["results"]
+    assert hashlib.sha256(inputs["points"].read_bytes()).hexdigest() == before
+    assert results["PREDICTED_POINTS"] == N and results["EXTRAPOLATED_POINTS"] == 0
+    assert results["PREDICTED_PIXELS"] == N  # the image holds values at the samples only
+
+    values, dataset = read(tmp_path / "map.tif")
+    bands = [dataset.GetRasterBand(i + 1) for i in range(2)]
+    assert [b.GetDescription() for b in bands] == ["pH_target (pH)", "SOC_target (%)"]
+    assert bands[0].GetNoDataValue() == -9999
+    assert dataset.GetGeoTransform() == gdal.Open(str(inputs["image"])).GetGeoTransform()
+    assert (tmp_path / "map.qml").exists()
+    interval, idataset = read(tmp_path / "int.tif")
+    assert [idataset.GetRasterBand(i + 1).GetDescription() for i in range(4)] == [
+        "pH_target lower (pH)", "pH_target upper (pH)", "SOC_target lower (%)",
+        "SOC_target upper (%)"]
+    flags, _ = read(tmp_path / "flag.tif")
+
+    source = ogr.Open(str(tmp_path / "pts.gpkg"))
+    layer = source.GetLayer(0)
+    assert layer.GetFeatureCount() == N + 3
+    rows = [(f["pH_target_pred"], f["SOC_target_pred"], f["pH_target_lower"],
+             f["extrapolated"], f["skip_reason"]) for f in layer]
+    source = None
+    cols = columns(shared_data, "BB_250")
+    col, row = pixel_of(cols, grid(cols)[0])
+    predicted = np.array([r[:4] for r in rows[:N]], np.float64)
+    np.testing.assert_allclose(values[0, row, col], predicted[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(values[1, row, col], predicted[:, 1], rtol=1e-6)
+    np.testing.assert_allclose(interval[0, row, col], predicted[:, 2], rtol=1e-6)
+    assert (flags[row, col] == 0).all() and (predicted[:, 3] == 0).all()
+    assert [r[4] for r in rows[N:]] == ["outside the image"] * 2 + ["on nodata in the image"]
+    assert all(r[0] is None for r in rows[N:])
+
+
+def test_predict_refuses_an_image_with_other_bands(tmp_path, profile, inputs, shared_data):
+    run(tmp_path, profile, inputs, "TARGET_FIELDS=pH_target", "ALGORITHM=1", "TREES=30")
+    image, dataset = read(inputs["image"])
+    names = [dataset.GetRasterBand(i + 1).GetDescription() for i in range(len(image))]
+    fewer = write_geotiff(tmp_path / "fewer.tif", image[:8], dataset.GetGeoTransform(), 25833,
+                          nodata=0, descriptions=names[:8])
+    result, _ = predict(tmp_path, profile, f"INPUT={fewer}", f"MODEL={tmp_path / 'soil.onnx'}",
+                        f"OUTPUT={tmp_path / 'map.tif'}", check=False)
+    assert result.returncode != 0
+    assert "missing: B11, B12" in result.stdout + result.stderr
+    assert not (tmp_path / "map.tif").exists()
+
+
+def test_graphical_model_chains_train_into_predict(tmp_path, profile, inputs):
+    model3 = Path(__file__).with_name("models") / "soil_train_then_predict.model3"
+    qgis_process("run", str(model3), "--", f"INPUT={inputs['image']}",
+                 f"SAMPLES={inputs['points']}", "TARGET_FIELDS=pH_target",
+                 f"predict:soil={tmp_path / 'chained.tif'}",
+                 f"predict:interval={tmp_path / 'chained_interval.tif'}", env=profile)
+    values, dataset = read(tmp_path / "chained.tif")
+    assert dataset.GetRasterBand(1).GetDescription() == "pH_target"
+    valid = values != -9999
+    assert valid.sum() == N and 4 < values[valid].min() < values[valid].max() < 8
+    interval, _ = read(tmp_path / "chained_interval.tif")
+    assert (interval[0][valid] < values[valid]).all() and (values[valid] < interval[1][valid]).all()

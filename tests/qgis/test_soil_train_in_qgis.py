@@ -43,5 +43,5 @@ def test_memory_and_filtered_layers_train_on_their_own_features(provider, tmp_pa
     in_fold_1 = int((columns(shared_data, "BB_250")["fold"] == 1).sum())
     assert results["SAMPLES_USED"] == 250 - in_fold_1
     card = json.loads((tmp_path / "soil.json").read_text())
-    assert card["training"]["samples"] == 250 - in_fold_1
-    assert card["training"]["cross_validation"] == "spatial blocks of 300 m, 4 folds"
+    assert card["method"]["training"]["samples"] == 250 - in_fold_1
+    assert card["method"]["training"]["cross_validation"] == "spatial blocks of 300 m, 4 folds"

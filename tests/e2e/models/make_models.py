@@ -125,8 +125,57 @@ def clip_embed_then_search() -> QgsProcessingModelAlgorithm:
     return model
 
 
+def soil_train_then_predict() -> QgsProcessingModelAlgorithm:
+    """Train a soil model on lab samples, then map the image with it (values and intervals)."""
+    model = QgsProcessingModelAlgorithm("Soil: train then predict", "rsai tests")
+    for position, parameter in enumerate((
+            QgsProcessingParameterRasterLayer("INPUT", "Sentinel-2 image"),
+            QgsProcessingParameterFeatureSource(
+                "SAMPLES", "Soil samples", [QgsProcessing.TypeVectorPoint]),
+            QgsProcessingParameterField("TARGET_FIELDS", "Target fields", None, "SAMPLES",
+                                        QgsProcessingParameterField.Numeric,
+                                        allowMultiple=True))):
+        component = QgsProcessingModelParameter(parameter.name())
+        component.setPosition(QPointF(120 + 220 * position, 60))
+        model.addModelParameter(parameter, component)
+
+    def from_model(name):
+        return [QgsProcessingModelChildParameterSource.fromModelParameter(name)]
+
+    train = QgsProcessingModelChildAlgorithm("rsai:soil_train")
+    train.setChildId("train")
+    train.setDescription("Train soil property model")
+    train.setPosition(QPointF(230, 200))
+    for name in ("INPUT", "SAMPLES", "TARGET_FIELDS"):
+        train.addParameterSources(name, from_model(name))
+    train.addParameterSources("ALGORITHM", [
+        QgsProcessingModelChildParameterSource.fromStaticValue(1)])  # XGBoost: quick
+    model.addChildAlgorithm(train)
+
+    predict = QgsProcessingModelChildAlgorithm("rsai:soil_predict")
+    predict.setChildId("predict")
+    predict.setDescription("Predict soil properties")
+    predict.setPosition(QPointF(230, 340))
+    predict.addParameterSources("INPUT", from_model("INPUT"))
+    predict.addParameterSources("MODEL", [
+        QgsProcessingModelChildParameterSource.fromChildOutput("train", "OUTPUT_MODEL")])
+    outputs = {}
+    for name, child_output, description in (("soil", "OUTPUT", "Soil properties"),
+                                             ("interval", "OUTPUT_INTERVAL",
+                                              "Prediction intervals")):
+        output = QgsProcessingModelOutput(name, description)
+        output.setChildId("predict")
+        output.setChildOutputName(child_output)
+        output.setPosition(QPointF(450, 380 + 60 * len(outputs)))
+        outputs[name] = output
+    predict.setModelOutputs(outputs)
+    model.addChildAlgorithm(predict)
+    return model
+
+
 MODELS = {"bayes_train_then_classify.model3": bayes_train_then_classify,
-          "clip_embed_then_search.model3": clip_embed_then_search}
+          "clip_embed_then_search.model3": clip_embed_then_search,
+          "soil_train_then_predict.model3": soil_train_then_predict}
 
 
 def main(paths):
