@@ -122,7 +122,8 @@ def model_files(model, card: dict, path: str | os.PathLike) -> dict:
     del model.metadata_props[:]
     helper.set_model_props(model, {CARD_KEY: json.dumps(card)})
     beside = dict(card, local_weights=path.name)
-    return {path: model.SerializeToString(), path.with_suffix(".json"): json.dumps(beside, indent=1)}
+    return {path: model.SerializeToString(),
+            path.with_suffix(".json"): json.dumps(beside, indent=1)}
 
 
 def exported_model(learner, half_widths, check_features: np.ndarray, tolerance: float = 1e-5):
@@ -139,29 +140,6 @@ def exported_model(learner, half_widths, check_features: np.ndarray, tolerance: 
         raise RuntimeError(f"the ONNX export disagrees with the trained model by {worst:.3g} "
                            f"(relative): please report this with the training data")
     return model
-
-
-def read_card(path: str | os.PathLike) -> dict:
-    """The card of a soil model: from the ONNX metadata, or a card .json beside it."""
-    import onnx
-
-    path = Path(path)
-    if path.suffix.lower() == ".json":
-        try:
-            card = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"cannot read the model card {path}: {exc}")
-        return card
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
-        raise UserError(f"cannot read the model {path} ({exc}): give the .onnx file written by "
-                        f"the soil training tool")
-    props = {p.key: p.value for p in model.metadata_props}
-    if CARD_KEY not in props:
-        raise UserError(f"{path} carries no soil model card (metadata {CARD_KEY!r}): give a model "
-                        f"written by the soil training tool")
-    return json.loads(props[CARD_KEY])
 
 
 class OnnxPredictor:

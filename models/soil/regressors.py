@@ -86,8 +86,9 @@ class RandomForest(_PerTargetTrees):
     def _one_to_onnx(model, n_features):
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import FloatTensorType
-        return convert_sklearn(model, initial_types=[("features", FloatTensorType([None, n_features]))],
-                               target_opset={"": 17, "ai.onnx.ml": 3})
+        return convert_sklearn(
+            model, initial_types=[("features", FloatTensorType([None, n_features]))],
+            target_opset={"": 17, "ai.onnx.ml": 3})
 
 
 class XGBoost(_PerTargetTrees):

@@ -137,8 +137,9 @@ def _scatter_png(result: TrainResult, k: int) -> str:
     axes.plot([low, high], [low, high], "k-", lw=1, label="1:1")
     if math.isfinite(target.half_width):
         for sign in (-1, 1):
-            axes.plot([low, high], [low + sign * target.half_width, high + sign * target.half_width],
-                      "k:", lw=1, label=f"{result.coverage:.0%} interval" if sign < 0 else None)
+            shift = sign * target.half_width
+            axes.plot([low, high], [low + shift, high + shift], "k:", lw=1,
+                      label=f"{result.coverage:.0%} interval" if sign < 0 else None)
     inside = np.abs(o - p) <= target.half_width
     axes.scatter(o[inside], p[inside], s=14, c="#1f77b4", label="inside interval")
     axes.scatter(o[~inside], p[~inside], s=14, c="#d62728", label="outside interval")

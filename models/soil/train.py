@@ -168,9 +168,10 @@ def train(table: SampleTable, algorithm: str = "random_forest",
         per_fold = coverage_per_fold(residuals, folds[known], coverage)
         half = conformal_half_width(residuals, coverage)
         if not math.isfinite(half):
-            callbacks.warn(f"{name}: {known.sum()} held-out residuals are too few for a {coverage:.0%} "
-                 f"interval; the interval is unbounded")
-        results.append(TargetResult(name, table.units[k], scores(y[known, k], predictions[known, k]),
+            callbacks.warn(f"{name}: {known.sum()} held-out residuals are too few for a "
+                           f"{coverage:.0%} interval; the interval is unbounded")
+        results.append(TargetResult(name, table.units[k],
+                                    scores(y[known, k], predictions[known, k]),
                                     half, pooled_coverage(per_fold), per_fold, importances[k]))
     return TrainResult(algorithm, table, final, folds, predictions, results, coverage,
                        description, final.importance_kind, messages)
@@ -201,12 +202,12 @@ def check_targets(table: SampleTable, callbacks: Callbacks) -> None:
             raise UserError(f"target field {name!r} has the same value ({known[0]:g}) at every "
                             f"sample: there is nothing to learn; choose another field")
         if known.size < values.size:
-            callbacks.warn(f"{name}: {values.size - known.size} samples have no value and do not train "
-                 f"this target")
+            callbacks.warn(f"{name}: {values.size - known.size} samples have no value and do "
+                           f"not train this target")
         unit = table.units[k].strip()
         if unit.lower() in {u.lower() for u in NON_NEGATIVE_UNITS} and (known < 0).any():
-            callbacks.warn(f"{name}: {int((known < 0).sum())} negative values although the unit {unit!r} "
-                 f"cannot be negative: check the lab values or the unit")
+            callbacks.warn(f"{name}: {int((known < 0).sum())} negative values although the unit "
+                           f"{unit!r} cannot be negative: check the lab values or the unit")
 
 
 def _folds(table: SampleTable, cv: CrossValidation):

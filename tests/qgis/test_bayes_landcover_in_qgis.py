@@ -3,22 +3,11 @@ layer and a filtered GeoPackage layer are copied to a temporary GeoPackage for t
 
 import json
 
-import pytest
 from qgis.core import QgsFeatureRequest, QgsVectorLayer
-
-from rsai_toolbox import classFactory
 
 from helpers import landcover_geotiff, landcover_polygons
 
 PIXELS = 11 + 7601 + 1777 + 358 + 198  # pixels under labelled polygons (LULC_mask.npy)
-
-
-@pytest.fixture
-def provider(qgis_processing):
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    yield plugin.provider
-    plugin.unload()
 
 
 def train(tmp_path, shared_data, layer):

@@ -3,20 +3,9 @@ and a filtered GeoPackage layer are copied to a temporary GeoPackage for the cor
 
 import json
 
-import pytest
 from qgis.core import QgsFeatureRequest, QgsVectorLayer
 
-from rsai_toolbox import classFactory
-
 from helpers_soil import columns, s2_raster, sample_points
-
-
-@pytest.fixture
-def provider(qgis_processing):
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    yield plugin.provider
-    plugin.unload()
 
 
 def train(tmp_path, image, layer):

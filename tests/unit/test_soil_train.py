@@ -14,7 +14,7 @@ from rsai_toolbox.models.callbacks import Callbacks
 from rsai_toolbox.models.cards import card_from_dict
 from rsai_toolbox.models.errors import UserError
 from rsai_toolbox.models.files import write_files
-from rsai_toolbox.models.soil.onnx_model import exported_model, model_files, read_card
+from rsai_toolbox.models.soil.onnx_model import exported_model, model_files
 from rsai_toolbox.models.soil.regressors import ALGORITHMS, LearnerOptions, make_learner
 from rsai_toolbox.models.soil.report import report_files
 from rsai_toolbox.models.soil.train import CrossValidation, train
@@ -58,7 +58,7 @@ def test_exported_onnx_reproduces_the_learner_on_the_training_features(tmp_path,
         assert [n.op_type for n in model.graph.node][:3] == ["TreeEnsembleRegressor", "Sub",
                                                              "Add"]
     metadata = {p.key: json.loads(p.value) for p in model.metadata_props}
-    assert metadata["rsai_card"] == card == read_card(tmp_path / "m.onnx")
+    assert metadata["rsai_card"] == card
     beside = json.loads((tmp_path / "m.json").read_text())
     assert beside["local_weights"] == "m.onnx" and beside["id"] == "t"
     assert not list(tmp_path.glob(".*partial"))

@@ -20,22 +20,27 @@ from qgis.core import (QgsApplication, QgsProcessing, QgsProcessingModelAlgorith
 from qgis.PyQt.QtCore import QPointF  # noqa: E402
 
 
-def bayes_train_then_classify() -> QgsProcessingModelAlgorithm:
-    """Train a Bayesian land-cover model on polygons, then classify the same raster with it."""
-    model = QgsProcessingModelAlgorithm("Bayesian land cover: train then classify", "rsai tests")
-    for position, parameter in enumerate((
-            QgsProcessingParameterRasterLayer("INPUT", "Input raster"),
-            QgsProcessingParameterFeatureSource(
-                "TRAINING", "Training polygons or points",
-                [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
-            QgsProcessingParameterField("CLASS_FIELD", "Class field", None, "TRAINING"))):
+def add_inputs(model: QgsProcessingModelAlgorithm, parameters) -> None:
+    """The model's own parameters, in a row at the top of the canvas."""
+    for position, parameter in enumerate(parameters):
         component = QgsProcessingModelParameter(parameter.name())
         component.setPosition(QPointF(120 + 220 * position, 60))
         model.addModelParameter(parameter, component)
 
-    def from_model(name):
-        return [QgsProcessingModelChildParameterSource.fromModelParameter(name)]
 
+def from_model(name):
+    return [QgsProcessingModelChildParameterSource.fromModelParameter(name)]
+
+
+def bayes_train_then_classify() -> QgsProcessingModelAlgorithm:
+    """Train a Bayesian land-cover model on polygons, then classify the same raster with it."""
+    model = QgsProcessingModelAlgorithm("Bayesian land cover: train then classify", "rsai tests")
+    add_inputs(model, (
+        QgsProcessingParameterRasterLayer("INPUT", "Input raster"),
+        QgsProcessingParameterFeatureSource(
+            "TRAINING", "Training polygons or points",
+            [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]),
+        QgsProcessingParameterField("CLASS_FIELD", "Class field", None, "TRAINING")))
     train = QgsProcessingModelChildAlgorithm("rsai:bayes_landcover_train")
     train.setChildId("train")
     train.setDescription("Train Bayesian land cover classifier")
@@ -128,20 +133,12 @@ def clip_embed_then_search() -> QgsProcessingModelAlgorithm:
 def soil_train_then_predict() -> QgsProcessingModelAlgorithm:
     """Train a soil model on lab samples, then map the image with it (values and intervals)."""
     model = QgsProcessingModelAlgorithm("Soil: train then predict", "rsai tests")
-    for position, parameter in enumerate((
-            QgsProcessingParameterRasterLayer("INPUT", "Sentinel-2 image"),
-            QgsProcessingParameterFeatureSource(
-                "SAMPLES", "Soil samples", [QgsProcessing.TypeVectorPoint]),
-            QgsProcessingParameterField("TARGET_FIELDS", "Target fields", None, "SAMPLES",
-                                        QgsProcessingParameterField.Numeric,
-                                        allowMultiple=True))):
-        component = QgsProcessingModelParameter(parameter.name())
-        component.setPosition(QPointF(120 + 220 * position, 60))
-        model.addModelParameter(parameter, component)
-
-    def from_model(name):
-        return [QgsProcessingModelChildParameterSource.fromModelParameter(name)]
-
+    add_inputs(model, (
+        QgsProcessingParameterRasterLayer("INPUT", "Sentinel-2 image"),
+        QgsProcessingParameterFeatureSource(
+            "SAMPLES", "Soil samples", [QgsProcessing.TypeVectorPoint]),
+        QgsProcessingParameterField("TARGET_FIELDS", "Target fields", None, "SAMPLES",
+                                    QgsProcessingParameterField.Numeric, allowMultiple=True)))
     train = QgsProcessingModelChildAlgorithm("rsai:soil_train")
     train.setChildId("train")
     train.setDescription("Train soil property model")
