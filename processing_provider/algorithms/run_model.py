@@ -61,6 +61,9 @@ verified by sha256 on every use. The licence and citation of each model are on i
         card, predictor = load_model(self.parameterAsString(parameters, "MODEL", context),
                                      self.device(parameters, context), callbacks,
                                      tasks=("segmentation", "regression"))
+        if card.method.get("features"):  # e.g. a soil model: its own feature recipe
+            raise UserError(f"{card.title} computes its own features from the rasters; run it "
+                            f"with its method's tool (rsai:{card.method.get('name')}_predict).")
         if len(extra) > len(card.inputs) - 1:
             raise UserError(f"{card.title} takes {len(card.inputs)} input(s) "
                             f"({', '.join(spec.name for spec in card.inputs)}) but "

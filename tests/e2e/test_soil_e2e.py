@@ -192,7 +192,7 @@ def test_predict_maps_and_points_with_the_trained_model(tmp_path, profile, input
     assert all(r[0] is None for r in rows[N:])
 
 
-def test_predict_refuses_an_image_with_other_bands(tmp_path, profile, inputs, shared_data):
+def test_predict_refuses_an_image_with_other_bands_and_run_model_a_soil_model(tmp_path, profile, inputs, shared_data):
     run(tmp_path, profile, inputs, "TARGET_FIELDS=pH_target", "ALGORITHM=1", "TREES=30")
     image, dataset = read(inputs["image"])
     names = [dataset.GetRasterBand(i + 1).GetDescription() for i in range(len(image))]
@@ -202,6 +202,13 @@ def test_predict_refuses_an_image_with_other_bands(tmp_path, profile, inputs, sh
                         f"OUTPUT={tmp_path / 'map.tif'}", check=False)
     assert result.returncode != 0
     assert "missing: B11, B12" in result.stdout + result.stderr
+    assert not (tmp_path / "map.tif").exists()
+    # the generic tool cannot compute a soil model's features and says which tool can
+    result = qgis_process("run", "rsai:run_model", "--", f"INPUT={inputs['image']}",
+                          f"MODEL={tmp_path / 'soil.onnx'}", f"OUTPUT={tmp_path / 'map.tif'}",
+                          env=profile, check=False)
+    assert result.returncode != 0
+    assert "run it with its method's tool (rsai:soil_predict)" in result.stdout + result.stderr
     assert not (tmp_path / "map.tif").exists()
 
 
