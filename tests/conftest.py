@@ -35,3 +35,13 @@ def shared_data() -> Path:
             pytest.fail(f"CI needs the real sample data at {SHARED_DATA}")
         pytest.skip(f"real sample data not found at {SHARED_DATA} (outside CI this test is skipped)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def provider(qgis_processing):
+    """The plugin's Processing provider inside QGIS (tests/qgis), removed after the test."""
+    from rsai_toolbox import classFactory
+    plugin = classFactory(None)
+    plugin.initProcessing()
+    yield plugin.provider
+    plugin.unload()
