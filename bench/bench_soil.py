@@ -8,10 +8,14 @@ features resampled with small noise (so trees take realistic paths).
 
     .venv/bin/python bench/bench_soil.py [--rows 200000] [--map 256] [--threads 0]
 
-Measured on the 2-core development machine under a load of about 9 (other jobs), one thread:
-training 73-80 s RF / 23 s XGBoost / 12 s network (10-fold CV + final fit, 2 targets);
-prediction onnxruntime vs in memory: RF 0.91x, XGBoost 0.35x (onnxruntime's tree ensemble is
-slower than XGBoost's own predictor on 2 x 500 depth-4 trees), network 1.8x.
+Measured on the 2-core development machine under a load of 9-10 (other jobs), one thread:
+training 73-166 s RF / 23-47 s XGBoost / 12-37 s network (10-fold CV + final fit, 2 targets,
+the spread is the machine's load); onnxruntime vs in memory on 200k rows: RF 0.84-0.91x,
+XGBoost 0.32-0.35x (onnxruntime's tree ensemble is slower than XGBoost's own predictor on
+2 x 500 depth-4 trees), network 1.3-1.8x; a 256 x 256 map through the pixel-table head (read,
+features, model, write) vs the in-memory model on the same rows: RF 0.80x, XGBoost 0.58x,
+network 0.44x (the network's rows are so cheap that reading and features dominate); features
+alone 0.41 Mpix/s (36 features).
 """
 
 from __future__ import annotations
