@@ -145,8 +145,12 @@ def soil_train_then_predict() -> QgsProcessingModelAlgorithm:
     train.setPosition(QPointF(230, 200))
     for name in ("INPUT", "SAMPLES", "TARGET_FIELDS"):
         train.addParameterSources(name, from_model(name))
-    train.addParameterSources("ALGORITHM", [
-        QgsProcessingModelChildParameterSource.fromStaticValue(1)])  # XGBoost: quick
+    for name, value in (("ALGORITHM", 1), ("TREES", 100),  # XGBoost, 100 trees: quick
+                        ("FEATURES", [0, 3]), ("CV", 0), ("CV_BLOCK_SIZE", 250.0),
+                        ("CV_FOLDS", 5), ("INTERVAL", 0.9), ("SEED", 0)):
+        # what the modeler's dialog fills in
+        train.addParameterSources(name, [
+            QgsProcessingModelChildParameterSource.fromStaticValue(value)])
     model.addChildAlgorithm(train)
 
     predict = QgsProcessingModelChildAlgorithm("rsai:soil_predict")
@@ -156,6 +160,8 @@ def soil_train_then_predict() -> QgsProcessingModelAlgorithm:
     predict.addParameterSources("INPUT", from_model("INPUT"))
     predict.addParameterSources("MODEL", [
         QgsProcessingModelChildParameterSource.fromChildOutput("train", "OUTPUT_MODEL")])
+    predict.addParameterSources("DEVICE", [
+        QgsProcessingModelChildParameterSource.fromStaticValue(0)])
     outputs = {}
     for name, child_output, description in (("soil", "OUTPUT", "Soil properties"),
                                              ("interval", "OUTPUT_INTERVAL",
@@ -167,6 +173,9 @@ def soil_train_then_predict() -> QgsProcessingModelAlgorithm:
         outputs[name] = output
     predict.setModelOutputs(outputs)
     model.addChildAlgorithm(predict)
+    valid, issues = model.validate()
+    if not valid:
+        raise SystemExit(f"the model is not valid: {issues}")
     return model
 
 
