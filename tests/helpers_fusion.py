@@ -267,3 +267,46 @@ def no_overlap(folder: Path) -> SyntheticPair:
 SCENARIOS = {f.__name__: f for f in (aligned_ratio_40, aligned_ratio_32, non_integer_ratio,
                                      shifted_grid, other_crs, satellite_edge, partial_overlap,
                                      no_overlap)}
+
+
+# -- a tiny LandCover.ai-layout dataset --------------------------------------------------------
+CLASS_COLOURS = np.array([[200, 190, 150], [180, 60, 50], [40, 110, 40], [30, 60, 140],
+                          [120, 120, 120]], np.float32)  # background building woodland water road
+
+
+def write_landcover_tiles(root: Path, count: int = 8, size: int = 80, pixel: float = 0.5,
+                          splits=(5, 2, 1), seed: int = 0) -> tuple[Path, SyntheticPair]:
+    """``root/images``, ``root/masks`` (GeoTIFF tiles side by side in EPSG:2180, classes 0-4
+    drawn as rectangles, RGB coloured by class plus noise), ``train.txt``/``val.txt``/``test.txt``
+    and one Sentinel-2-like raster in UTM 34N at 10 m over all tiles (``root/s2.tif``: the
+    linear field of ``COEFFICIENTS``, band descriptions B02, B03, B04, B08).
+
+    Returns ``root`` and a pair whose aerial grid is the strip of all tiles (tile ``k`` =
+    columns ``[k * size, (k + 1) * size)``; ``aerial_path`` is the images folder), so
+    ``pair.expected(k * size, 0, size, size, ratio)`` gives tile ``k``'s true satellite values."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for sub in ("images", "masks"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    names = []
+    for index in range(count):
+        grid = Grid(2180, X0 + index * size * pixel, Y0, pixel, size, size)
+        mask = np.zeros((size, size), np.uint8)
+        for value in (2, 3, 1, 4):  # woodland, water, building, road rectangles
+            r0, c0 = rng.integers(0, size * 3 // 4, 2)
+            h, w = rng.integers(size // 8, size // 2, 2)
+            mask[r0:r0 + h, c0:c0 + w] = value
+        image = CLASS_COLOURS[mask].transpose(2, 0, 1) + rng.normal(0, 12, (3, size, size))
+        name = f"M-34-{index:02d}"
+        write_raster(root / "images" / f"{name}.tif", grid,
+                     np.clip(image, 0, 255).astype(np.uint8), AERIAL_BANDS)
+        write_raster(root / "masks" / f"{name}.tif", grid, mask[None])
+        names.append(name)
+    start = 0
+    for split, n in zip(("train", "val", "test"), splits):
+        (root / f"{split}.txt").write_text("\n".join(names[start:start + n]) + "\n")
+        start += n
+    whole = Grid(2180, X0, Y0, pixel, size * count, size)
+    satellite = _satellite_over(whole, pad=2, epsg=32634)
+    path = write_raster(root / "s2.tif", satellite, satellite_field(satellite), SATELLITE_BANDS)
+    return root, SyntheticPair(root / "images", path, whole, satellite, "landcover")

@@ -162,3 +162,52 @@ def export_onnx(model: FusionDeepLabV3Plus, path, tile_size: int, aerial_channel
     torch.onnx.export(model, tuple(dummies), str(path), input_names=names,
                       output_names=["logits"], dynamic_axes=axes, opset_version=opset,
                       dynamo=False)
+
+
+def load_encoder_weights(model: FusionDeepLabV3Plus, path) -> list[str]:
+    """Load a pretrained encoder (safetensors, or a state dict read with ``weights_only``);
+    returns the keys it did not need (a classifier's head), for the log.
+
+    Accepts an encoder's own keys, a whole smp model's (``encoder.`` prefix) or a timm/torchvision
+    classifier's (``model.`` is added for smp's ``tu-`` encoders). Every encoder weight must be
+    in the file with its shape, except that a first convolution trained on 3 bands is spread
+    over 4 (RGBN) the way smp does it: channels repeated in turn, scaled by 3/4.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling refused, truncated file, not a checkpoint
+        raise UserError(f"cannot read encoder weights {path} safely ({type(exc).__name__}: "
+                        f"{exc}); give a .safetensors file or a plain state dict") from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(hasattr(v, "shape") for v in state.values()):
+        raise UserError(f"{path} is not a state dict of tensors")
+    if any(k.startswith("encoder.") for k in state):
+        state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+    own = model.encoder.state_dict()
+    if all(k.startswith("model.") for k in own) and not any(k.startswith("model.") for k in state):
+        state = {f"model.{k}": v for k, v in state.items()}
+    unused = sorted(state.keys() - own.keys())
+    state = {k: v for k, v in state.items() if k in own}
+    for key, value in state.items():
+        target = own[key]
+        if (value.ndim == 4 and target.shape[1] != value.shape[1]
+                and target.shape[0] == value.shape[0] and target.shape[2:] == value.shape[2:]):
+            index = torch.arange(target.shape[1]) % value.shape[1]
+            state[key] = value[:, index] * (value.shape[1] / target.shape[1])
+    missing = sorted(own.keys() - state.keys())
+    wrong = sorted(k for k in state if own[k].shape != state[k].shape)
+    if missing or wrong:
+        raise UserError(
+            f"{path} does not fit the {type(model.encoder).__name__} encoder: "
+            f"{len(missing)} weight(s) missing, e.g. {missing[:3]}, {len(wrong)} of another shape "
+            f"{wrong[:3]}. Use weights of the same encoder as --encoder.")
+    model.encoder.load_state_dict(state, strict=True)
+    return unused
