@@ -1,0 +1,138 @@
+"""Aerial + satellite DeepLabV3+ on CPU: the network alone, two inputs versus one.
+
+Printed as figures and ratios measured in this one run, never asserted:
+
+1. Mpix/s of aerial imagery through the fusion network (aerial tile T x T plus a Sentinel-2
+   tile T/r x T/r) and through the single-source DeepLabV3+ with the same encoder, in torch
+   (eager, inference_mode) and onnxruntime (the ONNX export of each), same tiles, same threads;
+   the two-input / one-input time ratio is the cost of the satellite branch;
+2. the per-tile satellite read of training (``models/fusion/satellite.py``: a footprint warped
+   from a raster in another CRS) against the network's time per tile (the issue's goal for
+   the engine's read: under 10% of the run).
+
+The loops run in one worker thread, as the engine runs its model. Random weights (speed does not
+depend on their values); small encoders by default. Sizes are arguments:
+
+    .venv/bin/python bench/bench_fusion.py [--encoders resnet18,tu-mobilenetv3_small_100]
+        [--tile 480] [--ratio 40] [--tiles 4] [--batch 1]
+"""
+
+import argparse
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "build" / "plugins"))
+sys.path.insert(0, str(ROOT / "tests"))
+from rsai_toolbox.models.fusion.network import FusionDeepLabV3Plus, export_onnx  # noqa: E402
+from rsai_toolbox.models.fusion.satellite import read_footprint  # noqa: E402
+
+
+def best_of(repeats, function):
+    """Shortest of ``repeats`` runs of ``function``, each in a fresh worker thread."""
+    times = []
+    for _ in range(repeats):
+        with ThreadPoolExecutor(1) as worker:
+            start = time.perf_counter()
+            worker.submit(function).result()
+            times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def network_times(encoder, args, folder):
+    """{(inputs, backend): seconds for all tiles} for the fusion and single-source networks."""
+    import onnxruntime as ort
+    import torch
+
+    rng = np.random.default_rng(0)
+    side = args.tile // args.ratio
+    aerial = [rng.random((args.batch, 3, args.tile, args.tile), dtype=np.float32)
+              for _ in range(args.tiles)]
+    satellite = [rng.random((args.batch, 4, side, side), dtype=np.float32)
+                 for _ in range(args.tiles)]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    times = {}
+    for channels in (4, 0):
+        torch.manual_seed(0)
+        model = FusionDeepLabV3Plus(5, 3, channels, args.ratio, encoder).eval()
+        path = folder / f"{encoder}_{channels}.onnx"
+        export_onnx(model, path, args.tile, 3, channels)
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        label = "aerial + satellite" if channels else "aerial only"
+
+        def run_torch():
+            with torch.inference_mode():
+                for a, s in zip(aerial, satellite):
+                    model(torch.from_numpy(a), torch.from_numpy(s) if channels else None)
+
+        def run_onnx():
+            for a, s in zip(aerial, satellite):
+                session.run(None, {"aerial": a, "satellite": s} if channels else {"aerial": a})
+
+        times[(label, "torch")] = best_of(args.repeats, run_torch)
+        times[(label, "onnxruntime")] = best_of(args.repeats, run_onnx)
+    return times
+
+
+def satellite_read_time(args, folder) -> float:
+    """Seconds per tile to read a Sentinel-2 footprint warped from UTM 34N onto an aerial tile."""
+    import helpers_fusion as hf
+    from osgeo import gdal
+
+    size = args.tile * 4
+    aerial = hf.Grid(2180, hf.X0, hf.Y0, 10.0 / args.ratio, size, size)
+    pair = hf.write_pair(folder, "bench", aerial, hf._satellite_over(aerial, epsg=32634))
+    a, s = gdal.Open(str(pair.aerial_path)), gdal.Open(str(pair.satellite_path))
+    windows = [(c, r) for r in range(0, size, args.tile) for c in range(0, size, args.tile)]
+
+    def read_all():
+        for c, r in windows:
+            read_footprint(s, a.GetGeoTransform(), a.GetProjection(), c, r, args.tile,
+                           args.tile, args.ratio)
+    return best_of(args.repeats, read_all) / len(windows)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--encoders", default="resnet18,tu-mobilenetv3_small_100")
+    parser.add_argument("--tile", type=int, default=480, help="aerial tile side in pixels")
+    parser.add_argument("--ratio", type=int, default=40, help="satellite pixel / aerial pixel")
+    parser.add_argument("--tiles", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="0: torch's default")
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    import torch
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    mpix = args.tiles * args.batch * args.tile ** 2 / 1e6
+    print(f"CPU, {torch.get_num_threads()} threads; {args.tiles} x {args.batch} aerial tiles of "
+          f"{args.tile} px (= {mpix:.2f} Mpix) + Sentinel-2 tiles of {args.tile // args.ratio} px "
+          f"(ratio {args.ratio}, 4 bands); 5 classes")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        per_tile = None
+        for encoder in args.encoders.split(","):
+            times = network_times(encoder, args, folder)
+            print(f"{encoder}:")
+            for (label, backend), seconds in times.items():
+                print(f"  {label:19s} {backend:12s} {seconds:7.2f} s  {mpix / seconds:6.3f} Mpix/s")
+            for backend in ("torch", "onnxruntime"):
+                ratio = times[("aerial + satellite", backend)] / times[("aerial only", backend)]
+                print(f"  two-input / one-input time ratio ({backend}): {ratio:.3f}")
+            per_tile = per_tile or times[("aerial + satellite", "onnxruntime")] / (
+                args.tiles * args.batch)
+        read = satellite_read_time(args, folder)
+    print(f"per-tile satellite footprint read (warped from UTM 34N): {read * 1000:.1f} ms = "
+          f"{read / per_tile:.1%} of the first encoder's two-input ONNX time per tile")
+
+
+if __name__ == "__main__":
+    main()
