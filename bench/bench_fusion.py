@@ -20,8 +20,6 @@ depend on their values); small encoders by default. Sizes are arguments:
 import argparse
 import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,19 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "plugins"))
 sys.path.insert(0, str(ROOT / "tests"))
+from bench_farmland import best_of  # noqa: E402  (same folder: fresh worker thread per run)
 from rsai_toolbox.models.fusion.network import FusionDeepLabV3Plus, export_onnx  # noqa: E402
 from rsai_toolbox.models.fusion.satellite import read_footprint  # noqa: E402
-
-
-def best_of(repeats, function):
-    """Shortest of ``repeats`` runs of ``function``, each in a fresh worker thread."""
-    times = []
-    for _ in range(repeats):
-        with ThreadPoolExecutor(1) as worker:
-            start = time.perf_counter()
-            worker.submit(function).result()
-            times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def network_times(encoder, args, folder):

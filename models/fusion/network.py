@@ -111,7 +111,8 @@ class FusionDeepLabV3Plus(nn.Module):
         return math.lcm(self.output_stride, self.ratio)
 
     def check_tile(self, aerial_shape, satellite_shape=None) -> None:
-        """UserError unless the shapes fit: tile multiple of the stride/ratio, satellite = tile / ratio."""
+        """UserError unless the tile is a multiple of the stride (and ratio) and the satellite
+        tile is the aerial tile / ratio."""
         h, w = aerial_shape[-2:]
         if h % self.tile_multiple or w % self.tile_multiple:
             raise UserError(f"aerial tiles of {h} x {w} pixels do not fit this model: use a tile "

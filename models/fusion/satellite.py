@@ -18,9 +18,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from osgeo import gdal, osr
+from osgeo import gdal
 
 from ..errors import UserError
+from ..runtime.grids import same_crs
 
 gdal.UseExceptions()
 
@@ -75,19 +76,10 @@ def read_footprint(satellite: gdal.Dataset, aerial_gt, aerial_wkt: str, col0: in
     return Footprint(values, valid, warped)
 
 
-def _same_crs(a: str, b: str) -> bool:
-    if not a or not b:
-        return not a and not b
-    sa, sb = osr.SpatialReference(), osr.SpatialReference()
-    sa.ImportFromWkt(a)
-    sb.ImportFromWkt(b)
-    return bool(sa.IsSame(sb))
-
-
 def _aligned_offset(satellite: gdal.Dataset, gt, wkt: str):
     """(col, row) of ``gt``'s origin in the satellite when both grids coincide, else None."""
     sgt = satellite.GetGeoTransform()
-    if sgt[2] or sgt[4] or not _same_crs(satellite.GetProjection() or "", wkt or ""):
+    if sgt[2] or sgt[4] or not same_crs(satellite.GetProjection() or "", wkt or ""):
         return None
     if (abs(sgt[1] - gt[1]) > _ALIGN_TOLERANCE * abs(gt[1])
             or abs(sgt[5] - gt[5]) > _ALIGN_TOLERANCE * abs(gt[5])):

@@ -518,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder for model.onnx and its card")
     parser.add_argument("--satellite", help="one satellite raster read per tile footprint")
     parser.add_argument("--satellite-dir", help="folder of satellite chips named like the tiles")
-    parser.add_argument("--satellite-bands", help="comma-separated band names, e.g. B02,B03,B04,B08")
+    parser.add_argument("--satellite-bands",
+                        help="comma-separated band names, e.g. B02,B03,B04,B08")
     parser.add_argument("--ratio", type=int, default=40, help="satellite pixel / aerial pixel")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--encoder", default="resnet18", help="any smp encoder name")

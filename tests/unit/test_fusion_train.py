@@ -89,7 +89,8 @@ def test_metrics_per_class_and_held_out(trained):
 def test_encoder_weights_came_through_the_weights_store(trained, hub):
     root, *_, logs = trained
     server, _ = hub
-    assert any("resolve" in path and "resnet18.safetensors" in path for _, path, _ in server.requests)
+    assert any("resolve" in path and "resnet18.safetensors" in path
+               for _, path, _ in server.requests)
     tofu = json.loads((root / "cache" / "tofu.json").read_text())
     assert any("someone/resnet18" in key for key in tofu)
     assert any("encoder weights loaded" in m and "2 classifier weight(s) not used" in m
