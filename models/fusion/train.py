@@ -250,6 +250,25 @@ def satellite_band_indices(path: Path, names: list[str] | None) -> tuple[list[in
             [d.strip() or f"band_{i + 1}" for i, d in enumerate(descriptions)])
 
 
+def ratio_warning(tile: Tile, satellite: Path, ratio: int) -> str | None:
+    """A warning when the satellite's ground pixel is far from ``ratio`` aerial pixels (e.g.
+    ratio 40, meant for 25 cm imagery, given 50 cm tiles); None when it fits or is unknown."""
+    from osgeo import osr
+
+    sizes = []
+    for ds in (open_raster(tile.image, "aerial image"), open_raster(satellite, "satellite")):
+        srs = ds.GetSpatialRef()
+        if srs is None or not srs.IsProjected():
+            return None
+        sizes.append(abs(ds.GetGeoTransform()[1]) * srs.GetLinearUnits())
+    actual = sizes[1] / sizes[0]
+    if abs(actual / ratio - 1) <= 0.25:
+        return None
+    return (f"the satellite pixel ({sizes[1]:g} m) is {actual:.1f} aerial pixels "
+            f"({sizes[0]:g} m), but the ratio is {ratio}: the satellite is resampled to "
+            f"{sizes[0] * ratio:g} m. Set --ratio {round(actual)} unless this is meant.")
+
+
 def satellite_statistics(reader: TileReader, samples, seed: int) -> tuple[list, list]:
     """Per-band mean and std of the satellite over (up to 256) training footprints."""
     rng = np.random.default_rng(seed)
@@ -437,6 +456,10 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
     samples = {s: [(t, c, r) for t in splits[s] for c, r in reader.windows(t)] for s in splits}
     if not samples["train"] or not samples["val"]:
         raise UserError("both the training and the validation split need at least one tile")
+    if two:
+        warning = ratio_warning(tiles[0], tiles[0].chip or Path(satellite), ratio)
+        if warning:
+            log(f"warning: {warning}")
     sat_stats = satellite_statistics(reader, samples["train"], seed) if two else None
 
     rng = np.random.default_rng(seed)
@@ -488,8 +511,10 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
                    encoder=encoder, fusion=fusion, aerial_channels=aerial_channels,
                    satellite_names=names, ratio=ratio, sat_stats=sat_stats, tile_size=tile_size,
                    metrics=metrics, licence=licence)
-    network.export_onnx(model, onnx_path, tile_size, aerial_channels, len(bands or ()))
-    _embed_card(onnx_path, card)
+    partial = onnx_path.with_name(f".{onnx_path.name}.partial")  # renamed once complete
+    network.export_onnx(model, partial, tile_size, aerial_channels, len(bands or ()))
+    _embed_card(partial, card)
+    partial.replace(onnx_path)
     model.to(device)
     card["files"] = {"onnx": onnx_path.name, "sha256": sha256_file(onnx_path),
                      "state_dict": pth_path.name}

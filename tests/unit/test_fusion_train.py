@@ -95,6 +95,8 @@ def test_encoder_weights_came_through_the_weights_store(trained, hub):
     assert any("someone/resnet18" in key for key in tofu)
     assert any("encoder weights loaded" in m and "2 classifier weight(s) not used" in m
                for m in logs)
+    assert not any(m.startswith("warning") for m in logs)  # ratio 20 fits 50 cm / 10 m
+    assert not list((root / "out").glob(".*partial"))
 
 
 def test_encoder_weights_are_loaded_exactly(tmp_path, hub):
@@ -234,6 +236,14 @@ def test_bad_inputs_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="masks"):
         fusion_train.train(tmp_path / "empty", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_ratio_that_does_not_fit_the_pixel_sizes_is_logged(tmp_path):
+    data, strip = hf.write_landcover_tiles(tmp_path / "data", count=3, splits=(2, 1, 0))
+    tile = fusion_train.find_tiles(data)[0]
+    assert fusion_train.ratio_warning(tile, strip.satellite_path, RATIO) is None
+    warning = fusion_train.ratio_warning(tile, strip.satellite_path, 40)
+    assert "20.0 aerial pixels" in warning and "--ratio 20" in warning
 
 
 def test_alpha_band_is_a_mask_not_a_band(tmp_path):
