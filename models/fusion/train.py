@@ -253,8 +253,6 @@ def satellite_band_indices(path: Path, names: list[str] | None) -> tuple[list[in
 def ratio_warning(tile: Tile, satellite: Path, ratio: int) -> str | None:
     """A warning when the satellite's ground pixel is far from ``ratio`` aerial pixels (e.g.
     ratio 40, meant for 25 cm imagery, given 50 cm tiles); None when it fits or is unknown."""
-    from osgeo import osr
-
     sizes = []
     for ds in (open_raster(tile.image, "aerial image"), open_raster(satellite, "satellite")):
         srs = ds.GetSpatialRef()
