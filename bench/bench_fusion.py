@@ -6,9 +6,9 @@ Printed as figures and ratios measured in this one run, never asserted:
    tile T/r x T/r) and through the single-source DeepLabV3+ with the same encoder, in torch
    (eager, inference_mode) and onnxruntime (the ONNX export of each), same tiles, same threads;
    the two-input / one-input time ratio is the cost of the satellite branch;
-2. the per-tile satellite read of training (``models/fusion/satellite.py``: a footprint warped
-   from a raster in another CRS) against the network's time per tile (the issue's goal for
-   the engine's read: under 10% of the run).
+2. the engine's per-tile satellite read (``runtime.sources``: each tile's footprint warped
+   from a raster in another CRS) against the network's time per tile (the issue's goal: under
+   10% of the run).
 
 The loops run in one worker thread, as the engine runs its model. Random weights (speed does not
 depend on their values); small encoders by default. Sizes are arguments:
@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build" / "plugins"))
 sys.path.insert(0, str(ROOT / "tests"))
 from bench_farmland import best_of  # noqa: E402  (same folder: fresh worker thread per run)
-from rsai_toolbox.models.fusion.network import FusionDeepLabV3Plus, export_onnx  # noqa: E402
-from rsai_toolbox.models.fusion.satellite import read_footprint  # noqa: E402
+from rsai_toolbox.models.cards import card_from_dict  # noqa: E402
+from rsai_toolbox.models.fusion.network import FusionDeepLabV3Plus, export_fusion_onnx  # noqa: E402
+from rsai_toolbox.models.runtime.sources import open_sources  # noqa: E402
 
 
 def network_times(encoder, args, folder):
@@ -50,7 +51,7 @@ def network_times(encoder, args, folder):
         torch.manual_seed(0)
         model = FusionDeepLabV3Plus(5, 3, channels, args.ratio, encoder).eval()
         path = folder / f"{encoder}_{channels}.onnx"
-        export_onnx(model, path, args.tile, 3, channels)
+        export_fusion_onnx(model, path, args.tile, 3, channels)
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         label = "aerial + satellite" if channels else "aerial only"
 
@@ -69,21 +70,28 @@ def network_times(encoder, args, folder):
 
 
 def satellite_read_time(args, folder) -> float:
-    """Seconds per tile to read a Sentinel-2 footprint warped from UTM 34N onto an aerial tile."""
+    """Seconds per tile for the engine to read a Sentinel-2 footprint warped from UTM 34N."""
     import helpers_fusion as hf
-    from osgeo import gdal
 
     size = args.tile * 4
     aerial = hf.Grid(2180, hf.X0, hf.Y0, 10.0 / args.ratio, size, size)
     pair = hf.write_pair(folder, "bench", aerial, hf._satellite_over(aerial, epsg=32634))
-    a, s = gdal.Open(str(pair.aerial_path)), gdal.Open(str(pair.satellite_path))
-    windows = [(c, r) for r in range(0, size, args.tile) for c in range(0, size, args.tile)]
+    card = card_from_dict({
+        "id": "bench", "task": "segmentation", "format": "onnx",
+        "inputs": [{"name": "aerial", "bands": list(hf.AERIAL_BANDS)},
+                   {"name": "satellite", "bands": list(hf.SATELLITE_BANDS), "ratio": args.ratio}],
+        "tiling": {"tile_size": args.tile, "overlap": 0},
+        "outputs": {"classes": [{"value": 0, "name": "a"}]}})
+    satellite = open_sources(card, {"aerial": str(pair.aerial_path),
+                                    "satellite": str(pair.satellite_path)})["satellite"]
+    side = args.tile // args.ratio
+    cells = [(c, r) for r in range(0, size // args.ratio, side)
+             for c in range(0, size // args.ratio, side)]
 
     def read_all():
-        for c, r in windows:
-            read_footprint(s, a.GetGeoTransform(), a.GetProjection(), c, r, args.tile,
-                           args.tile, args.ratio)
-    return best_of(args.repeats, read_all) / len(windows)
+        for c, r in cells:
+            satellite.read(c, r, side, side)
+    return best_of(args.repeats, read_all) / len(cells)
 
 
 def main():

@@ -146,23 +146,19 @@ def input_names(model: FusionDeepLabV3Plus) -> list[str]:
     return ["aerial"] if model.satellite is None else ["aerial", "satellite"]
 
 
-def export_onnx(model: FusionDeepLabV3Plus, path, tile_size: int, aerial_channels: int,
-                satellite_channels: int = 0, opset: int = 17) -> None:
-    """ONNX with named inputs ``aerial`` (and ``satellite``), output ``logits``; dynamic batch
-    and tile size (any size that ``check_tile`` accepts)."""
-    model = model.cpu().eval()
-    names = input_names(model)
-    dummies = [torch.zeros(1, aerial_channels, tile_size, tile_size)]
-    axes = {"aerial": {0: "batch", 2: "height", 3: "width"},
-            "logits": {0: "batch", 2: "height", 3: "width"}}
+def export_fusion_onnx(model: FusionDeepLabV3Plus, path, tile_size: int, aerial_channels: int,
+                       satellite_channels: int = 0, card: dict | None = None):
+    """ONNX with named inputs ``aerial`` (and ``satellite``) and output ``output``; dynamic
+    batch and tile size (any size that ``check_tile`` accepts); ``card`` embedded."""
+    from ..runtime.onnx_export import export_onnx
+
+    examples = {"aerial": torch.zeros(1, aerial_channels, tile_size, tile_size)}
     if model.satellite is not None:
         side = tile_size // model.ratio
-        dummies.append(torch.zeros(1, satellite_channels, side, side))
-        axes["satellite"] = {0: "batch", 2: "satellite_height", 3: "satellite_width"}
-    model.check_tile(dummies[0].shape, dummies[-1].shape if len(dummies) > 1 else None)
-    torch.onnx.export(model, tuple(dummies), str(path), input_names=names,
-                      output_names=["logits"], dynamic_axes=axes, opset_version=opset,
-                      dynamo=False)
+        examples["satellite"] = torch.zeros(1, satellite_channels, side, side)
+    model.check_tile(examples["aerial"].shape,
+                     examples["satellite"].shape if "satellite" in examples else None)
+    return export_onnx(model, examples, path, card=card)
 
 
 def load_encoder_weights(model: FusionDeepLabV3Plus, path) -> list[str]:

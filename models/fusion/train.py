@@ -30,7 +30,7 @@ Usage::
         --satellite-bands B02,B03,B04,B08 --ratio 40 --tile-size 480 --out runs/fusion
 
 writes ``model.onnx`` (inputs ``aerial`` float32 N x C x T x T and ``satellite`` N x S x T/r x T/r,
-output ``logits`` N x 5 x T x T; T a multiple of 16 and of the ratio; dynamic batch and T), its
+output ``output`` N x 5 x T x T; T a multiple of 16 and of the ratio; dynamic batch and T), its
 card ``model.json`` (v2 layout: ``inputs`` list with the aerial at ratio 1 and the satellite at
 ratio r, normalisation, tiling, classes, metrics; also embedded in the ONNX as ``rsai_card``),
 ``model.pth`` (state dict) and ``metrics.json`` (per-class IoU, mIoU, pixel accuracy on the
@@ -59,22 +59,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from osgeo import gdal
 
 from ..callbacks import never_cancelled, no_progress
+from ..cards import InputSpec
 from ..errors import Cancelled, UserError
 from ..farmland.ftw import match_bands
 from ..hub import WeightsSource, WeightsStore, sha256_file
-from ..runtime.raster import open_raster
+from ..runtime.grids import Grid
+from ..runtime.raster import open_raster, raster_info
+from ..runtime.sources import InputSource, alpha_bands, choose_bands, fill_invalid
 from . import network
-from .satellite import read_footprint
 
 IGNORE = 255
 MEAN = (0.485, 0.456, 0.406, 0.5)  # ImageNet RGB; NIR (4th band) gets a neutral 0.5 / 0.25
@@ -90,6 +90,7 @@ CITATION = ("Berka, A., El Hajji, M., Canals, R., Es-saady, Y., Hafiane, A. (202
             "Automatic Mapping of Buildings, Woodlands, Water and Roads from Aerial Imagery. "
             "CVPR Workshops, doi:10.1109/CVPRW53098.2021.00121 (CC BY-NC-SA 4.0).")
 SATELLITE_STATS_SAMPLES = 256  # training footprints read for the satellite mean/std
+AERIAL_PAD, SATELLITE_PAD = "reflect", "edge"  # how tiles past a raster's edge are filled
 
 
 @dataclass(frozen=True)
@@ -153,14 +154,21 @@ def split_tiles(tiles: list[Tile], data_dir: Path, val_fraction: float = 0.2,
 
 
 class TileReader:
-    """Reads training samples: an aerial tile, its mask and its satellite footprint."""
+    """Reads training samples the way the engine reads tiles at inference: the aerial window
+    and the satellite footprint through ``runtime.sources.InputSource`` (window read when the
+    satellite lies on the tile's ratio grid, else that footprint alone warped), missing pixels
+    filled by the card's padding (``fill_invalid``), plus the mask window."""
 
     def __init__(self, tile_size: int, ratio: int, aerial_channels: int = 3,
                  satellite: Path | None = None, satellite_bands=None,
                  resampling: str = "bilinear"):
-        self.tile_size, self.ratio, self.aerial_channels = tile_size, ratio, aerial_channels
-        self.satellite_path, self.resampling = satellite, resampling
-        self.satellite_bands = satellite_bands  # 1-based, in card order
+        self.tile_size, self.ratio = tile_size, ratio
+        self.satellite_path = satellite
+        self.satellite_bands = satellite_bands  # 1-based, in card order; None: all
+        self.aerial_spec = InputSpec(bands=("R", "G", "B", "NIR")[:aerial_channels],
+                                     name="aerial", pad=AERIAL_PAD)
+        self.satellite_spec = InputSpec(bands=("satellite",), name="satellite", ratio=ratio,
+                                        resampling=resampling, pad=SATELLITE_PAD)
 
     def windows(self, tile: Tile) -> list[tuple[int, int]]:
         """(col0, row0) of the tile_size windows covering one aerial file (last ones padded)."""
@@ -169,75 +177,66 @@ class TileReader:
                 for c in range(0, ds.RasterXSize, self.tile_size)]
 
     def read(self, tile: Tile, col0: int, row0: int, with_satellite: bool = True):
-        """(aerial (C,T,T) float32 0-255, mask (T,T) uint8 with IGNORE, satellite or None)."""
-        ds = open_raster(tile.image, "aerial image")
-        mask_ds = open_raster(tile.mask, "mask")
-        if _size(mask_ds) != _size(ds):
-            raise UserError(f"mask {tile.mask.name} is {_size(mask_ds)} pixels but its image "
-                            f"{tile.image.name} is {_size(ds)}: masks lie on their image's grid")
-        aerial, alpha = self._aerial(ds, tile, col0, row0)
-        mask = self._window(mask_ds, col0, row0, IGNORE)[0]
-        mask = np.where(mask > 4, IGNORE, mask).astype(np.uint8)
-        if alpha is not None:
-            mask[alpha == 0] = IGNORE
-        satellite = self.satellite(tile, col0, row0, ds) if with_satellite else None
-        return aerial, mask, satellite
-
-    def _aerial(self, ds, tile: Tile, col0: int, row0: int):
-        bands = [i + 1 for i in range(ds.RasterCount)
-                 if ds.GetRasterBand(i + 1).GetColorInterpretation() != gdal.GCI_AlphaBand]
-        alpha_bands = sorted(set(range(1, ds.RasterCount + 1)) - set(bands))
-        if len(bands) < self.aerial_channels:
-            raise UserError(f"{tile.image.name} has {len(bands)} image band(s) but the model "
-                            f"takes {self.aerial_channels} (RGB or RGBN)")
-        aerial = self._window(ds, col0, row0, 0, bands[:self.aerial_channels])
-        alpha = self._window(ds, col0, row0, 0, alpha_bands[:1])[0] if alpha_bands else None
-        return aerial, alpha
-
-    def _window(self, ds, col0: int, row0: int, fill, bands=None) -> np.ndarray:
-        """(bands, T, T) of a window, filled with ``fill`` past the raster's edge."""
-        bands = bands or [1]
+        """(aerial (C,T,T) float32 0-255, mask (T,T) uint8 with IGNORE where no label or no
+        image, satellite (S, T/r, T/r) float32 or None), missing pixels filled."""
         t = self.tile_size
-        w, h = min(t, ds.RasterXSize - col0), min(t, ds.RasterYSize - row0)
-        out = np.full((len(bands), t, t), fill, np.float32)
-        out[:, :h, :w] = ds.ReadAsArray(col0, row0, w, h, band_list=bands).reshape(len(bands), h, w)
-        return out
+        aerial = self._source(self.aerial_spec, tile.image, None)
+        try:
+            block = aerial.read(col0, row0, t, t)
+            grid = aerial.grid
+        finally:
+            aerial.close()
+        mask_ds = open_raster(tile.mask, "mask")
+        if (mask_ds.RasterXSize, mask_ds.RasterYSize) != (grid.width, grid.height):
+            raise UserError(f"mask {tile.mask.name} is {mask_ds.RasterXSize} x "
+                            f"{mask_ds.RasterYSize} pixels but its image {tile.image.name} is "
+                            f"{grid.width} x {grid.height}: masks lie on their image's grid")
+        w, h = min(t, grid.width - col0), min(t, grid.height - row0)
+        mask = np.full((t, t), IGNORE, np.uint8)
+        mask[:h, :w] = mask_ds.GetRasterBand(1).ReadAsArray(col0, row0, w, h)
+        mask[(mask > 4) | ~block.valid] = IGNORE
+        satellite = None
+        if with_satellite:
+            sat = self.satellite(tile, col0, row0, grid)
+            satellite = fill_invalid(sat, SATELLITE_PAD) if sat is not None else None
+        return fill_invalid(block, AERIAL_PAD), mask, satellite
 
-    def satellite(self, tile: Tile, col0: int, row0: int, aerial_ds=None) -> np.ndarray | None:
-        """(bands, T/r, T/r) float32 satellite footprint of a window, NaN where missing."""
-        source = tile.chip or self.satellite_path
-        if source is None:
+    def satellite(self, tile: Tile, col0: int, row0: int, grid: Grid | None = None):
+        """The satellite ``Block`` (values, valid) under a window, or None without a source."""
+        path = tile.chip or self.satellite_path
+        if path is None:
             return None
-        aerial_ds = aerial_ds or open_raster(tile.image, "aerial image")
-        sat = open_raster(source, "satellite raster")
-        bands = self.satellite_bands or list(range(1, sat.RasterCount + 1))
-        if not aerial_ds.GetProjection() and aerial_ds.GetGeoTransform() == (0, 1, 0, 0, 0, 1):
+        if grid is None:
+            grid = Grid.of(open_raster(tile.image, "aerial image"))
+        side, r = self.tile_size // self.ratio, self.ratio
+        if not grid.crs and grid.geotransform == (0, 1, 0, 0, 0, 1):
             if tile.chip is None:
                 raise UserError(f"{tile.image.name} has no georeferencing, so its footprint in "
                                 "the satellite raster is unknown: give GeoTIFF tiles, or one "
                                 "satellite chip per tile with --satellite-dir")
-            return self._chip_as_tile(sat, aerial_ds, bands, col0, row0)
-        return read_footprint(sat, aerial_ds.GetGeoTransform(), aerial_ds.GetProjection(),
-                              col0, row0, self.tile_size, self.tile_size, self.ratio, bands,
-                              self.resampling).values
+            grid = self._chip_grid(grid, open_raster(path, "satellite chip"))
+        source = self._source(self.satellite_spec, path, grid)
+        try:
+            return source.read(col0 // r, row0 // r, side, side)
+        finally:
+            source.close()
 
-    def _chip_as_tile(self, sat, aerial_ds, bands, col0: int, row0: int) -> np.ndarray:
-        """A chip taken to cover the whole (ungeoreferenced) aerial file, resampled to its ratio
-        grid, then the window's part of it."""
-        r = self.ratio
-        cols, rows = math.ceil(aerial_ds.RasterXSize / r), math.ceil(aerial_ds.RasterYSize / r)
-        grid = sat.ReadAsArray(band_list=bands, buf_xsize=cols, buf_ysize=rows,
-                               buf_type=gdal.GDT_Float32,
-                               resample_alg=gdal.GRIORA_Bilinear).reshape(len(bands), rows, cols)
-        side = self.tile_size // r
-        out = np.full((len(bands), side, side), np.nan, np.float32)
-        part = grid[:, row0 // r:row0 // r + side, col0 // r:col0 // r + side]
-        out[:, :part.shape[1], :part.shape[2]] = part
-        return out
+    def _source(self, spec: InputSpec, path: Path, primary: Grid | None) -> InputSource:
+        dataset = open_raster(path, f"{spec.name} raster")
+        if spec.name == "satellite":
+            bands = self.satellite_bands or list(range(1, dataset.RasterCount + 1))
+        else:
+            bands = choose_bands(spec, raster_info(dataset), None, alpha_bands(dataset))
+        return InputSource(spec, str(path), bands, primary)
 
-
-def _size(ds) -> tuple[int, int]:
-    return ds.RasterXSize, ds.RasterYSize
+    def _chip_grid(self, grid: Grid, chip) -> Grid:
+        """An ungeoreferenced aerial tile (LandCover.ai's split.py JPEGs) takes the chip's
+        extent and CRS: the chip is taken to cover the tile exactly."""
+        x0, y0 = chip.GetGeoTransform()[0], chip.GetGeoTransform()[3]
+        width = chip.GetGeoTransform()[1] * chip.RasterXSize
+        height = chip.GetGeoTransform()[5] * chip.RasterYSize
+        return Grid(grid.width, grid.height, (x0, width / grid.width, 0.0, y0, 0.0,
+                                              height / grid.height), chip.GetProjection() or "")
 
 
 def satellite_band_indices(path: Path, names: list[str] | None) -> tuple[list[int], list[str]]:
@@ -274,14 +273,12 @@ def satellite_statistics(reader: TileReader, samples, seed: int) -> tuple[list, 
     values = []
     for k in picked:
         tile, col0, row0 = samples[k]
-        sat = reader.satellite(tile, col0, row0)
-        values.append(sat.reshape(sat.shape[0], -1))
-    stacked = np.concatenate(values, axis=1)
-    valid = np.isfinite(stacked).all(axis=0)
-    if not valid.any():
+        block = reader.satellite(tile, col0, row0)
+        values.append(block.values[:, block.valid])
+    stacked = np.concatenate(values, axis=1).astype(np.float64)
+    if not stacked.size:
         raise UserError("the satellite raster covers none of the training tiles: check that both "
                         "show the same place and that their CRS are set right")
-    stacked = stacked[:, valid].astype(np.float64)
     std = np.maximum(stacked.std(axis=1), 1e-6)
     return [float(v) for v in stacked.mean(axis=1)], [float(v) for v in std]
 
@@ -294,7 +291,6 @@ def _normalise(aerial: np.ndarray, satellite, sat_mean, sat_std):
     if satellite is not None:
         satellite = (satellite - np.asarray(sat_mean, np.float32)[:, None, None]) / \
             np.asarray(sat_std, np.float32)[:, None, None]
-        satellite = np.nan_to_num(satellite, nan=0.0)
     return aerial.astype(np.float32), satellite
 
 
@@ -376,11 +372,11 @@ def v2_card(*, model_id, encoder, fusion, aerial_channels, satellite_names, rati
     inputs = [{"name": "aerial", "bands": ["R", "G", "B", "NIR"][:aerial_channels],
                "transform": "linear", "scale": 255, "mean": list(MEAN[:aerial_channels]),
                "std": list(STD[:aerial_channels]), "ratio": 1, "resampling": "bilinear",
-               "pad": "reflect", "optional": False}]
+               "pad": AERIAL_PAD, "optional": False}]
     if satellite_names:
         inputs.append({"name": "satellite", "bands": list(satellite_names), "transform": "linear",
                        "scale": 1, "mean": sat_stats[0], "std": sat_stats[1], "ratio": ratio,
-                       "resampling": "bilinear", "pad": "edge", "optional": False})
+                       "resampling": "bilinear", "pad": SATELLITE_PAD, "optional": False})
     overlap = max(ratio if satellite_names else 16, (tile_size // 8) // ratio * ratio)
     two = bool(satellite_names)
     return {
@@ -510,8 +506,8 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
                    satellite_names=names, ratio=ratio, sat_stats=sat_stats, tile_size=tile_size,
                    metrics=metrics, licence=licence)
     partial = onnx_path.with_name(f".{onnx_path.name}.partial")  # renamed once complete
-    network.export_onnx(model, partial, tile_size, aerial_channels, len(bands or ()))
-    _embed_card(partial, card)
+    network.export_fusion_onnx(model, partial, tile_size, aerial_channels, len(bands or ()),
+                               card)
     partial.replace(onnx_path)
     model.to(device)
     card["files"] = {"onnx": onnx_path.name, "sha256": sha256_file(onnx_path),
@@ -522,15 +518,6 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     report(1.0)
     return metrics
-
-
-def _embed_card(onnx_path: Path, card: dict) -> None:
-    import onnx
-
-    proto = onnx.load(str(onnx_path))
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = "rsai_card", json.dumps(card)
-    onnx.save(proto, str(onnx_path))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from rsai_toolbox.models.errors import UserError
-from rsai_toolbox.models.fusion.network import (FusionDeepLabV3Plus, export_onnx, input_names,
-                                                transposed_steps)
+from rsai_toolbox.models.fusion.network import (FusionDeepLabV3Plus, export_fusion_onnx,
+                                                input_names, transposed_steps)
 
 
 def _model(ratio=32, satellite_channels=4, fusion="concat", seed=0, **kwargs):
@@ -90,10 +90,10 @@ def test_onnx_has_named_inputs_and_equals_torch(tmp_path, fusion, ratio, tile,
 
     model = _model(ratio, satellite_channels, fusion)
     path = tmp_path / "fusion.onnx"
-    export_onnx(model, path, tile, 3, satellite_channels)
+    export_fusion_onnx(model, path, tile, 3, satellite_channels)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == input_names(model)
-    assert [o.name for o in session.get_outputs()] == ["logits"]
+    assert [o.name for o in session.get_outputs()] == ["output"]
     for size in (tile, 2 * tile):  # dynamic tile size and batch
         aerial, satellite = _inputs(size, ratio, max(satellite_channels, 1))
         feeds = {"aerial": aerial}
@@ -103,7 +103,7 @@ def test_onnx_has_named_inputs_and_equals_torch(tmp_path, fusion, ratio, tile,
             args.append(torch.from_numpy(satellite))
         with torch.no_grad():
             expected = model(*args).numpy()
-        got = session.run(["logits"], feeds)[0]
+        got = session.run(["output"], feeds)[0]
         assert got.shape == (2, 5, size, size)
         assert np.abs(got - expected).max() <= 1e-5
 

@@ -134,7 +134,7 @@ def test_exported_onnx_equals_the_torch_model(trained):
                                                 np.random.default_rng(0), train=False):
         with torch.no_grad():
             expected = model(torch.from_numpy(aerial), torch.from_numpy(sat)).numpy()
-        got = session.run(["logits"], {"aerial": aerial, "satellite": sat})[0]
+        got = session.run(["output"], {"aerial": aerial, "satellite": sat})[0]
         assert np.abs(got - expected).max() <= 1e-5 * max(1.0, np.abs(expected).max())
     # the saved weights reproduce the reported validation metrics
     val = [(t, 0, 0) for t in fusion_train.split_tiles(tiles, data)["val"]]
@@ -167,6 +167,28 @@ def test_v2_card_describes_both_inputs(trained):
     assert card["files"]["sha256"] == fusion_train.sha256_file(Path(metrics["onnx"]))
     embedded = {p.key: p.value for p in onnx.load(metrics["onnx"]).metadata_props}
     assert json.loads(embedded["rsai_card"])["inputs"] == card["inputs"]
+
+
+def test_the_card_loads_and_both_weights_files_run_alike(trained):
+    """The v2 card passes the project's validation; the ONNX (card beside it) and the state
+    dict (same card as torch_state_dict + the declared architecture) give the same scores."""
+    from rsai_toolbox.models.cards import card_from_dict
+    from rsai_toolbox.models.registry import onnx_card
+    from rsai_toolbox.models.runtime.backends import load_predictor
+
+    root, data, strip, metrics, *_ = trained
+    card = onnx_card(Path(metrics["onnx"]))
+    assert [(s.name, s.ratio) for s in card.inputs] == [("aerial", 1), ("satellite", RATIO)]
+    assert card.tiling.tile_size == TILE and card.head.type == "dense"
+    as_torch = json.loads(Path(metrics["card"]).read_text())
+    as_torch.update(format="torch_state_dict", local_weights=metrics["state_dict"])
+    torch_card = card_from_dict(as_torch)
+    rng = np.random.default_rng(3)
+    arrays = {"aerial": rng.normal(size=(2, 3, TILE, TILE)).astype(np.float32),
+              "satellite": rng.normal(size=(2, 3, TILE // RATIO, TILE // RATIO)).astype(np.float32)}
+    by_onnx = load_predictor(card, Path(metrics["onnx"]), "cpu")(arrays)["output"]
+    by_torch = load_predictor(torch_card, Path(metrics["state_dict"]), "cpu")(arrays)["output"]
+    assert np.abs(by_onnx - by_torch).max() <= 1e-5 * max(1.0, np.abs(by_torch).max())
 
 
 def test_single_source_model_has_one_input(tmp_path):
@@ -259,8 +281,8 @@ def test_alpha_band_is_a_mask_not_a_band(tmp_path):
     ds = None
     aerial, mask, _ = fusion_train.TileReader(TILE, RATIO).read(
         fusion_train.Tile("rgba", path, tile.mask), 0, 0, with_satellite=False)
-    assert aerial.shape == (3, TILE, TILE)
-    np.testing.assert_array_equal(aerial, rgb)
+    assert aerial.shape == (3, TILE, TILE)  # the alpha band is not a fourth band
+    np.testing.assert_array_equal(aerial[:, 10:], rgb[:, 10:])
     assert (mask[:10] == fusion_train.IGNORE).all() and (mask[10:] <= 4).all()
 
 
