@@ -75,6 +75,7 @@ from ..runtime.grids import Grid
 from ..runtime.raster import open_raster, raster_info
 from ..runtime.sources import InputSource, alpha_bands, choose_bands, fill_invalid
 from . import network
+from .landcover import ground_pixel_m
 
 IGNORE = 255
 MEAN = (0.485, 0.456, 0.406, 0.5)  # ImageNet RGB; NIR (4th band) gets a neutral 0.5 / 0.25
@@ -252,18 +253,16 @@ def satellite_band_indices(path: Path, names: list[str] | None) -> tuple[list[in
 def ratio_warning(tile: Tile, satellite: Path, ratio: int) -> str | None:
     """A warning when the satellite's ground pixel is far from ``ratio`` aerial pixels (e.g.
     ratio 40, meant for 25 cm imagery, given 50 cm tiles); None when it fits or is unknown."""
-    sizes = []
-    for ds in (open_raster(tile.image, "aerial image"), open_raster(satellite, "satellite")):
-        srs = ds.GetSpatialRef()
-        if srs is None or not srs.IsProjected():
-            return None
-        sizes.append(abs(ds.GetGeoTransform()[1]) * srs.GetLinearUnits())
-    actual = sizes[1] / sizes[0]
+    aerial_m = ground_pixel_m(open_raster(tile.image, "aerial image"))
+    satellite_m = ground_pixel_m(open_raster(satellite, "satellite"))
+    if aerial_m is None or satellite_m is None:
+        return None
+    actual = satellite_m / aerial_m
     if abs(actual / ratio - 1) <= 0.25:
         return None
-    return (f"the satellite pixel ({sizes[1]:g} m) is {actual:.1f} aerial pixels "
-            f"({sizes[0]:g} m), but the ratio is {ratio}: the satellite is resampled to "
-            f"{sizes[0] * ratio:g} m. Set --ratio {round(actual)} unless this is meant.")
+    return (f"the satellite pixel ({satellite_m:g} m) is {actual:.1f} aerial pixels "
+            f"({aerial_m:g} m), but the ratio is {ratio}: the satellite is resampled to "
+            f"{aerial_m * ratio:g} m. Set --ratio {round(actual)} unless this is meant.")
 
 
 def satellite_statistics(reader: TileReader, samples, seed: int) -> tuple[list, list]:
@@ -367,8 +366,9 @@ def encoder_weights_path(reference: str, cache_dir: str | Path | None = None,
 
 
 def v2_card(*, model_id, encoder, fusion, aerial_channels, satellite_names, ratio, sat_stats,
-            tile_size, metrics, licence, classes=CLASSES) -> dict:
-    """The model card in the Engine v2 layout (inputs list; first input = output grid)."""
+            tile_size, metrics, licence, aerial_m=None, classes=CLASSES) -> dict:
+    """The model card in the Engine v2 layout (inputs list; first input = output grid).
+    ``aerial_m``: the training tiles' pixel in metres, when known."""
     inputs = [{"name": "aerial", "bands": ["R", "G", "B", "NIR"][:aerial_channels],
                "transform": "linear", "scale": 255, "mean": list(MEAN[:aerial_channels]),
                "std": list(STD[:aerial_channels]), "ratio": 1, "resampling": "bilinear",
@@ -377,6 +377,9 @@ def v2_card(*, model_id, encoder, fusion, aerial_channels, satellite_names, rati
         inputs.append({"name": "satellite", "bands": list(satellite_names), "transform": "linear",
                        "scale": 1, "mean": sat_stats[0], "std": sat_stats[1], "ratio": ratio,
                        "resampling": "bilinear", "pad": SATELLITE_PAD, "optional": False})
+    if aerial_m:
+        for spec in inputs:
+            spec["resolution_m"] = round(aerial_m * spec["ratio"], 6)
     overlap = max(ratio if satellite_names else 16, (tile_size // 8) // ratio * ratio)
     two = bool(satellite_names)
     return {
@@ -504,7 +507,8 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
                                          else f"landcover-{encoder}"),
                    encoder=encoder, fusion=fusion, aerial_channels=aerial_channels,
                    satellite_names=names, ratio=ratio, sat_stats=sat_stats, tile_size=tile_size,
-                   metrics=metrics, licence=licence)
+                   metrics=metrics, licence=licence,
+                   aerial_m=ground_pixel_m(open_raster(tiles[0].image, "aerial image")))
     partial = onnx_path.with_name(f".{onnx_path.name}.partial")  # renamed once complete
     network.export_fusion_onnx(model, partial, tile_size, aerial_channels, len(bands or ()),
                                card)
