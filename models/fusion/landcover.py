@@ -8,6 +8,8 @@ file (window read when aligned, per-tile warp otherwise; never a whole-scene war
   image, then the satellite at ``ratio`` times the aerial pixel. A two-input card without a
   satellite raster is refused (unless its satellite input is optional); a satellite raster
   given to a single-source card is ignored, with a warning.
+* An RGBN aerial image given to an RGB model gives its red, green and blue bands; an alpha band
+  is a mask (the engine's), never a band.
 * Satellite bands are found by their descriptions ("B08", "B8", "nir"...) in the card's order,
   whatever their order in the file; bands the card names but the file lacks are an error.
 * A satellite much coarser than the model reads it (its pixel above 1.5 x ratio x the aerial
@@ -62,6 +64,9 @@ def classify_land_cover(card: ModelCard, predictor: Predictor, output_path: str,
     check_card(card)
     options = options or RunOptions()
     paths = {card.primary.name: aerial}
+    aerial_bands = aerial_band_numbers(card.primary, aerial, callbacks)
+    if aerial_bands:
+        options.bands = {**options.bands, card.primary.name: aerial_bands}
     check_aerial_resolution(card.primary, aerial, callbacks)
     second = card.inputs[1] if len(card.inputs) > 1 else None
     if second is None and satellite:
@@ -84,6 +89,36 @@ def classify_land_cover(card: ModelCard, predictor: Predictor, output_path: str,
     if probabilities_path:
         destinations.append(Destination(probabilities_path, what="probabilities"))
     return run(card, predictor, paths, destinations, options, callbacks)
+
+
+_COLOURS = {gdal.GCI_RedBand: 0, gdal.GCI_GreenBand: 1, gdal.GCI_BlueBand: 2}
+
+
+def aerial_band_numbers(spec: InputSpec, path: str, callbacks: Callbacks) -> list[int]:
+    """The aerial bands for a model of ``len(spec.bands)`` bands (RGB or RGBN): [] when the
+    image has exactly that many (alpha aside; the engine takes them in order); for an RGBN
+    image and an RGB model its red, green and blue bands (by colour interpretation, else the
+    first three)."""
+    dataset = open_raster(path, "aerial raster")
+    data = [b for b in range(1, dataset.RasterCount + 1)
+            if dataset.GetRasterBand(b).GetColorInterpretation() != gdal.GCI_AlphaBand]
+    wanted = len(spec.bands)
+    if len(data) == wanted:
+        return []
+    if len(data) < wanted:
+        raise UserError(f"AERIAL ({path}) has {len(data)} image band(s) but the model needs "
+                        f"{wanted} ({', '.join(spec.bands)}): give an RGB"
+                        f"{'N' if wanted == 4 else ''} orthophoto.")
+    colours = {}  # 0 red, 1 green, 2 blue -> band number
+    for band in data:
+        interpretation = dataset.GetRasterBand(band).GetColorInterpretation()
+        if interpretation in _COLOURS:
+            colours[_COLOURS[interpretation]] = band
+    chosen = [colours[k] for k in range(3)] if wanted == 3 and len(colours) == 3 \
+        else data[:wanted]
+    callbacks.log(f"AERIAL has {len(data)} image bands; the model reads {wanted}: bands "
+                  f"{chosen} as {', '.join(spec.bands)}")
+    return chosen
 
 
 def satellite_band_numbers(spec: InputSpec, path: str) -> list[int]:

@@ -149,6 +149,23 @@ def test_satellite_bands_are_found_in_any_order(tmp_path, model, pairs):
     assert not np.array_equal(chosen, ordered)
 
 
+def test_an_rgbn_aerial_gives_its_rgb_bands_to_an_rgb_model(tmp_path, model, pairs):
+    _, single, _ = model
+    pair = pairs["aligned_ratio_40"]
+    rgb = gdal.Open(str(pair.aerial_path)).ReadAsArray()
+    nir = np.full((1, *rgb.shape[1:]), 200, np.uint8)
+    rgbn = hf.write_raster(tmp_path / "rgbn.tif", pair.aerial, np.concatenate([rgb, nir]),
+                           ("red", "green", "blue", "nir"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (with_nir, _), _ = classify(single, tmp_path / "a", aerial=rgbn)
+    (plain, _), _ = classify(single, tmp_path / "b", aerial=pair.aerial_path)
+    np.testing.assert_array_equal(with_nir, plain)
+    grey = hf.write_raster(tmp_path / "grey.tif", pair.aerial, rgb[:1])
+    with pytest.raises(UserError, match="has 1 image band.*needs 3"):
+        classify(single, tmp_path, aerial=grey)
+
+
 def test_a_satellite_coarser_than_the_model_allows_is_refused(tmp_path, model):
     card, _, _ = model
     aerial = hf._aerial()
