@@ -66,9 +66,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..callbacks import never_cancelled, no_progress
+from ..callbacks import Callbacks
 from ..cards import InputSpec
-from ..errors import Cancelled, UserError
+from ..errors import UserError
 from ..farmland.ftw import match_bands
 from ..hub import WeightsSource, WeightsStore, sha256_file
 from ..runtime.grids import Grid
@@ -352,7 +352,7 @@ def torch_predictor(model, device: str = "cpu"):
 
 
 def encoder_weights_path(reference: str, cache_dir: str | Path | None = None,
-                         log: Callable[[str], None] = print) -> Path:
+                         log: Callable[[str], None] = Callbacks().log) -> Path:
     """A local file, or a Hub reference fetched (and sha256-checked) by the weights store."""
     path = Path(reference).expanduser()
     if path.is_file():
@@ -412,9 +412,7 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
           batch_size: int = 8, lr: float = 1e-3, tile_size: int = 480, val_fraction: float = 0.2,
           seed: int = 0, device: str = "cpu", model_id: str | None = None,
           licence: str = "CC-BY-NC-SA-4.0 (trained on LandCover.ai)",
-          progress: Callable[[float], None] | None = None,
-          is_cancelled: Callable[[], bool] | None = None,
-          log: Callable[[str], None] = print) -> dict:
+          callbacks: Callbacks = Callbacks()) -> dict:
     """Train, keep the epoch with the best validation mIoU, evaluate, export ONNX + card.
 
     Returns the metrics also written to ``out_dir/metrics.json``.
@@ -422,7 +420,6 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
     import torch
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
-    report, cancelled = progress or no_progress, is_cancelled or never_cancelled
     if satellite is not None and satellite_dir is not None:
         raise UserError("give either one satellite raster or a folder of chips, not both")
     if epochs < 1:
@@ -444,8 +441,8 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
                         f"(the encoder's stride 16{f' and the ratio {ratio}' if two else ''})")
     if encoder_weights:
         unused = network.load_encoder_weights(
-            model, encoder_weights_path(encoder_weights, cache_dir, log))
-        log(f"encoder weights loaded from {encoder_weights}"
+            model, encoder_weights_path(encoder_weights, cache_dir, callbacks.log))
+        callbacks.log(f"encoder weights loaded from {encoder_weights}"
             + (f"; {len(unused)} classifier weight(s) not used" if unused else ""))
     model = model.to(device)
     reader = TileReader(tile_size, ratio, aerial_channels, Path(satellite) if satellite else None,
@@ -456,7 +453,7 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
     if two:
         warning = ratio_warning(tiles[0], tiles[0].chip or Path(satellite), ratio)
         if warning:
-            log(f"warning: {warning}")
+            callbacks.warn(warning)
     sat_stats = satellite_statistics(reader, samples["train"], seed) if two else None
 
     rng = np.random.default_rng(seed)
@@ -469,8 +466,7 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
         losses = []
         for aerial, sat, mask in _batches(reader, samples["train"], batch_size, sat_stats, rng,
                                           train=True):
-            if cancelled():
-                raise Cancelled("training cancelled")
+            callbacks.check_cancelled("training")
             if len(mask) < 2:
                 continue  # batch norm needs two samples; the next epoch shuffles differently
             args = [torch.from_numpy(aerial).to(device)]
@@ -489,7 +485,7 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
         if best is None or score > best[1]:
             best = (epoch + 1, score)
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        report(0.9 * (epoch + 1) / epochs)
+        callbacks.progress(0.9 * (epoch + 1) / epochs)
 
     model.load_state_dict(best_state)
     model.eval()
@@ -520,7 +516,7 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
     card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
     metrics.update({"onnx": str(onnx_path), "state_dict": str(pth_path), "card": str(card_path)})
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    report(1.0)
+    callbacks.progress(1.0)
     return metrics
 
 
@@ -560,8 +556,7 @@ def main(argv: list[str] | None = None) -> int:
             aerial_channels=args.aerial_bands, batch_size=args.batch_size, lr=args.lr,
             tile_size=args.tile_size, val_fraction=args.val_fraction, seed=args.seed,
             device=args.device, model_id=args.model_id, licence=args.licence,
-            progress=lambda f: print(f"progress {f:.0%}", file=sys.stderr),
-            log=lambda m: print(m, file=sys.stderr))
+            callbacks=Callbacks(progress=lambda f: print(f"progress {f:.0%}", file=sys.stderr)))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ from hub_server import HubServer  # noqa: E402
 from rsai_toolbox.models.hub import WeightsSource, WeightsStore  # noqa: E402
 from rsai_toolbox.models.registry import find_card, weights_path  # noqa: E402
 from rsai_toolbox.models.runtime.backends import onnx_predictor  # noqa: E402
-from rsai_toolbox.models.runtime.engine import run_on_raster  # noqa: E402
+from rsai_toolbox.models.runtime.engine import Destination, run  # noqa: E402
 
 URL = re.compile(r"^https://raw\.githubusercontent\.com/PUTvision/qgis-plugin-deepness/"
                  r"[0-9a-f]{40}/examples/deeplabv3_segmentation_landcover/[\w.]+\.onnx$")
@@ -29,9 +29,9 @@ def test_card_pins_the_file_and_states_both_licences():
     assert [c.name for c in card.classes] == ["background", "building", "woodland", "water",
                                               "road"]
     assert [c.value for c in card.classes] == [0, 1, 2, 3, 4]
-    assert card.inputs.bands == ("R", "G", "B") and card.inputs.scale == 255
-    assert card.inputs.tile_size == 512 and card.inputs.resolution_m == 0.4
-    assert card.activation == "none"  # Deepness segmentors output probabilities
+    assert card.primary.bands == ("R", "G", "B") and card.primary.scale == 255
+    assert card.tiling.tile_size == 512 and card.primary.resolution_m == 0.4
+    assert card.output.activation == "none"  # Deepness segmentors output probabilities
 
 
 def test_card_runs_a_model_of_the_published_signature(tmp_path):
@@ -51,8 +51,8 @@ def test_card_runs_a_model_of_the_published_signature(tmp_path):
         store = WeightsStore(tmp_path / "cache", log=logs.append)
         path = weights_path(card, store)
     assert any("recorded sha256" in m for m in logs)
-    run_on_raster(str(image), card, onnx_predictor(path, "cpu"), str(tmp_path / "classes.tif"),
-                  log=lambda m: None)
+    run(card, onnx_predictor(path, "cpu"), {card.primary.name: str(image)},
+        [Destination(str(tmp_path / "classes.tif"))])
     from osgeo import gdal
     classes = gdal.Open(str(tmp_path / "classes.tif")).ReadAsArray()
     expected = apply_pointwise(weight, bias, rgb.astype(np.float64) / 255).argmax(0)

@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers_fusion as hf  # noqa: E402
 from hub_server import HubServer  # noqa: E402
 
-from rsai_toolbox.models.errors import UserError  # noqa: E402
+from rsai_toolbox.models.callbacks import Callbacks  # noqa: E402
+from rsai_toolbox.models.errors import Cancelled, UserError  # noqa: E402
 from rsai_toolbox.models.fusion import network, train as fusion_train  # noqa: E402
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -42,13 +43,14 @@ def trained(tmp_path_factory, hub, monkeypatch_module):
     root = tmp_path_factory.mktemp("fusion")
     data, strip = hf.write_landcover_tiles(root / "data")
     s2 = strip.satellite_path
-    fractions, logs = [], []
+    fractions, logs, warnings = [], [], []
     metrics = fusion_train.train(
         data, root / "out", satellite=s2, satellite_bands=["B08", "B02", "B04"], ratio=RATIO,
         tile_size=TILE, epochs=2, batch_size=3, lr=3e-3,
         encoder_weights=f"someone/resnet18@{REVISION}:resnet18.safetensors",
-        cache_dir=root / "cache", progress=fractions.append, log=logs.append)
-    return root, data, strip, metrics, fractions, logs
+        cache_dir=root / "cache",
+        callbacks=Callbacks(progress=fractions.append, log=logs.append, warn=warnings.append))
+    return root, data, strip, metrics, fractions, logs + [f"warning: {w}" for w in warnings]
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +198,7 @@ def test_single_source_model_has_one_input(tmp_path):
 
     data, _ = hf.write_landcover_tiles(tmp_path / "data", count=4, splits=(3, 1, 0))
     metrics = fusion_train.train(data, tmp_path / "out", tile_size=TILE, epochs=1, batch_size=3,
-                                 log=lambda m: None)
+                                 callbacks=Callbacks(log=lambda m: None))
     card = json.loads(Path(metrics["card"]).read_text())
     assert [i["name"] for i in card["inputs"]] == ["aerial"]
     assert card["id"] == "landcover-resnet18" and metrics["test"] is None
@@ -254,6 +256,9 @@ def test_bad_inputs_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="B8A"):
         fusion_train.train(data, tmp_path / "out", satellite=s2, satellite_bands=["B8A"],
                            ratio=RATIO, tile_size=TILE)
+    with pytest.raises(Cancelled):
+        fusion_train.train(data, tmp_path / "out", satellite=s2, ratio=RATIO, tile_size=TILE,
+                           callbacks=Callbacks(is_cancelled=lambda: True))
     (tmp_path / "empty" / "images").mkdir(parents=True)
     with pytest.raises(UserError, match="masks"):
         fusion_train.train(tmp_path / "empty", tmp_path / "out")
