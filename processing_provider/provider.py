@@ -12,6 +12,7 @@ from .algorithms.download_model import DownloadModel
 from .algorithms.embed_image_chips import EmbedImageChips
 from .algorithms.farmland_prompt_mask import FarmlandPromptMask
 from .algorithms.farmland_segmentation import FarmlandSegmentation
+from .algorithms.fusion_landcover import FusionLandcover
 from .algorithms.install_dependencies import InstallDependencies
 from .algorithms.pansharpen import Pansharpen
 from .algorithms.pansharpening_quality import PansharpeningQuality
@@ -26,7 +27,7 @@ from .algorithms.zero_shot_classify import ZeroShotClassify
 
 ALGORITHMS = (RunModel, DownloadModel, InstallDependencies,
               FarmlandSegmentation, PolygonizeFields, FarmlandPromptMask,
-              BayesLandcoverTrain, BayesLandcoverClassify,
+              BayesLandcoverTrain, BayesLandcoverClassify, FusionLandcover,
               Pansharpen, PansharpeningQuality,
               SeaIceTypes, SeaIceScores,
               EmbedImageChips, TextSearch, ZeroShotClassify, SoilTrain, SoilPredict)

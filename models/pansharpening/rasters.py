@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-from osgeo import gdal, gdal_array, osr
+from osgeo import gdal, gdal_array
 
 from ..callbacks import never_cancelled, no_progress
 from ..errors import Cancelled, UserError
-from ..runtime import raster
+from ..runtime import grids, raster
 from . import classical
 from .filters import check_ratio, get_sensor
 from .tiling import iter_tiles
@@ -130,7 +130,7 @@ def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
         raise UserError(f"the PAN raster {pan_path} is rotated; warp it to a north-up grid "
                         "first (gdalwarp).")
     warnings = []
-    same_crs = _same_crs(pan.projection, ms.projection)
+    same_crs = grids.same_crs(pan.projection, ms.projection)
     if not same_crs and not (pan.projection and ms.projection):
         warnings.append("Warning: PAN or MS has no CRS; both are taken to be in the same "
                         "coordinates.")
@@ -175,15 +175,6 @@ def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
         lr_offset = (0, 0)
     return Pair(pan_path, ms_path, pan, ms, ratio, lr_w, lr_h, source, lr_offset,
                 ms_ds.GetRasterBand(1).DataType, warnings)
-
-
-def _same_crs(a: str, b: str) -> bool:
-    if not a or not b:
-        return not a and not b
-    sa, sb = osr.SpatialReference(), osr.SpatialReference()
-    sa.ImportFromWkt(a)
-    sb.ImportFromWkt(b)
-    return bool(sa.IsSame(sb))
 
 
 def _bounds(gt, width, height):

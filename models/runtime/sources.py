@@ -52,6 +52,8 @@ class InputSource:
         self.nodata = [band.GetNoDataValue() for band in bands_info]
         self.floating = any(band.DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
                             for band in bands_info)
+        # An alpha band or a mask band (0 = no data) covers every band: honour it as nodata.
+        self.masked = bool(bands_info[0].GetMaskFlags() & gdal.GMF_PER_DATASET)
         self._warp_source = None
 
     @property
@@ -98,6 +100,10 @@ class InputSource:
         self.dataset.ReadAsArray(sx0, sy0, sx1 - sx0, sy1 - sy0, buf_obj=inside,
                                  band_list=self.bands, **kwargs)
         valid[oy0:oy1, ox0:ox1] = raster.valid_mask(inside, self.nodata, self.floating)
+        if self.masked:
+            mask = self.dataset.GetRasterBand(self.bands[0]).GetMaskBand().ReadAsArray(
+                sx0, sy0, sx1 - sx0, sy1 - sy0, buf_xsize=ox1 - ox0, buf_ysize=oy1 - oy0)
+            valid[oy0:oy1, ox0:ox1] &= mask > 0
         return Block(values, valid)
 
     def _warp_window(self, col, row, width, height, values: np.ndarray) -> Block:
@@ -126,8 +132,9 @@ class InputSource:
         """The chosen bands as an in-memory VRT (a few lines of XML, no pixels copied)."""
         if self._warp_source is None:
             name = f"/vsimem/rsai_{uuid.uuid4().hex}.vrt"
+            mask = {"maskBand": f"mask,{self.bands[0]}"} if self.masked else {}
             self._warp_source = gdal.Translate(name, self.dataset, format="VRT",
-                                               bandList=self.bands)
+                                               bandList=self.bands, **mask)
         return self._warp_source
 
     def close(self) -> None:
@@ -209,7 +216,8 @@ def open_sources(card: ModelCard, paths: Mapping[str, str | None],
             raise UserError(f"{card.title} needs the input '{spec.name}' "
                             f"({', '.join(spec.bands)}) but none was given.")
         dataset = raster.open_raster(path, f"{spec.name} raster")
-        chosen = choose_bands(spec, raster.raster_info(dataset), bands.get(spec.name))
+        chosen = choose_bands(spec, raster.raster_info(dataset), bands.get(spec.name),
+                              alpha_bands(dataset))
         source = InputSource(spec, path, chosen, primary)
         if primary is None:
             primary = source.grid
@@ -223,9 +231,16 @@ def open_sources(card: ModelCard, paths: Mapping[str, str | None],
     return sources
 
 
-def choose_bands(spec: InputSpec, info: raster.RasterInfo,
-                 chosen: Sequence[int] | None) -> list[int]:
-    """Band numbers for one input: as given, else found by description, else all in order."""
+def alpha_bands(dataset: gdal.Dataset) -> list[int]:
+    """1-based alpha bands: a mask of the others (used as such), never a data band."""
+    return [b for b in range(1, dataset.RasterCount + 1)
+            if dataset.GetRasterBand(b).GetColorInterpretation() == gdal.GCI_AlphaBand]
+
+
+def choose_bands(spec: InputSpec, info: raster.RasterInfo, chosen: Sequence[int] | None,
+                 alpha: Sequence[int] = ()) -> list[int]:
+    """Band numbers for one input: as given, else found by description, else all (but alpha
+    bands) in order."""
     if chosen:
         bad = [b for b in chosen if not 1 <= b <= info.band_count]
         if bad:
@@ -239,12 +254,14 @@ def choose_bands(spec: InputSpec, info: raster.RasterInfo,
     by_description = _match_descriptions(spec.bands, info.descriptions)
     if by_description:
         return by_description
-    if info.band_count != len(spec.bands):
+    data_bands = [b for b in range(1, info.band_count + 1) if b not in alpha]
+    if len(data_bands) != len(spec.bands):
+        with_alpha = f" and {len(alpha)} alpha band(s)" if alpha else ""
         raise UserError(
             f"the model's input '{spec.name}' expects {len(spec.bands)} bands "
-            f"({', '.join(spec.bands)}) but the raster has {info.band_count} ({info.path}). "
-            "Pick the bands with the BANDS parameter, in the model's order.")
-    return list(range(1, info.band_count + 1))
+            f"({', '.join(spec.bands)}) but the raster has {len(data_bands)}{with_alpha} "
+            f"({info.path}). Pick the bands with the BANDS parameter, in the model's order.")
+    return data_bands
 
 
 def _match_descriptions(wanted: Sequence[str], descriptions: Sequence[str]) -> list[int] | None:
