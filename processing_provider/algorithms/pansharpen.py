@@ -118,7 +118,7 @@ TGRS 2015 (and its 2021 update); Brovey as in GDAL."""
             scale = 1.0 if unit_scale else get_sensor(sensor).max_value
             rasters.pansharpen_deep(pair, model, len(card.primary.bands), output, scale, output_type,
                                     dev, progress=callbacks.part(0.1, 0.95).progress,
-                                    is_cancelled=callbacks.is_cancelled)
+                                    is_cancelled=callbacks.is_cancelled, warn=callbacks.warn)
         else:
             if parameters.get("WEIGHTS"):
                 raise UserError("WEIGHTS is for the ADWM methods; clear it or choose an ADWM METHOD.")
