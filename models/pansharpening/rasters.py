@@ -2,7 +2,7 @@
 the PAN, and fuse tile by tile (or strip by strip) into a GeoTIFF on the PAN grid.
 
 The MS may have another extent, resolution or CRS, or be shifted by a fraction of a pixel: GDAL
-warps it (cubic, to Float32 with NaN outside the MS; not at all when the grids already line up)
+warps it (cubic, to Float32, nodata outside the MS; not at all when the grids already line up)
 onto the *low-resolution grid aligned with the PAN*: the PAN's origin and CRS, pixel = ratio x
 the PAN pixel, so MS pixel k covers PAN pixels ratio*k .. ratio*k + ratio-1 and the core
 upsamples it at the geometric phase. The ratio is derived from the pixel sizes and must be
@@ -198,7 +198,7 @@ def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
         source = f"/vsimem/rsai_pansharpen_{os.getpid()}_{id(pan)}.vrt"
         gdal.Warp(source, ms_ds, format="VRT", dstSRS=pan.projection or None,
                   outputBounds=bounds, width=lr_w, height=lr_h, resampleAlg="cubic",
-                  outputType=gdal.GDT_Float32, dstNodata=float("nan"), multithread=True)
+                  outputType=gdal.GDT_Float32, dstNodata=raster.FLOAT_NODATA, multithread=True)
         lr_offset = (0, 0)
     lr_nodata = raster.raster_info(gdal.Open(source)).nodata
     return Pair(pan_path, ms_path, pan, ms, ratio, lr_w, lr_h, source, lr_offset,
@@ -295,23 +295,24 @@ def pansharpen_classical(pair: Pair, method: str, output: str, sensor: str = "ge
                          tile: int = TILE, threads: int = 0,
                          progress: Callable[[float], None] = no_progress,
                          is_cancelled: Callable[[], bool] = never_cancelled,
-                         log: Callable[[str], None] = print) -> dict:
+                         log: Callable[[str], None] = print, params: Optional[dict] = None) -> dict:
     """Fuse with a classical method into ``output`` (GeoTIFF on the PAN grid). Returns the
-    fitted parameters."""
+    fitted parameters; ``params`` (from an earlier ``classical.fit``) skips the fit."""
     raster.check_output_path(output, [pair.pan_path, pair.ms_path])
     data_type = _gdal_type(pair, output_type)
     if method == "brovey":
-        params = classical.fit("brovey", np.zeros((pair.band_count, 1, 1)),
-                               np.zeros((pair.ratio, pair.ratio)), pair.ratio, sensor, weights)
+        params = params or classical.fit("brovey", np.zeros((pair.band_count, 1, 1)),
+                                         np.zeros((pair.ratio, pair.ratio)), pair.ratio, sensor, weights)
         _brovey_strips(pair, params, output, data_type, threads, progress, is_cancelled)
         return params
-    ms_fit, pan_fit = pair.read_all(FIT_MAX_PAN_PIXELS)
-    if pan_fit.shape[0] < pair.lr_height * pair.ratio:
-        log(f"Global statistics from an overview of {pan_fit.shape[1]} x {pan_fit.shape[0]} PAN "
-            "pixels (the raster is large)")
-    params = classical.fit(method, ms_fit, pan_fit, pair.ratio, sensor, weights)
-    del ms_fit, pan_fit
-    halo = classical.halo_px(method, pair.ratio)
+    if params is None:
+        ms_fit, pan_fit = pair.read_all(FIT_MAX_PAN_PIXELS)
+        if pan_fit.shape[0] < pair.lr_height * pair.ratio:
+            log(f"Global statistics from an overview of {pan_fit.shape[1]} x {pan_fit.shape[0]} "
+                "PAN pixels (the raster is large)")
+        params = classical.fit(method, ms_fit, pan_fit, pair.ratio, sensor, weights)
+        del ms_fit, pan_fit
+    halo = classical.halo_px(method, pair.ratio, params["phase"])
     shape = (pair.lr_height * pair.ratio, pair.lr_width * pair.ratio)
     out = _create_output(pair, output, data_type, _band_names(pair))
     lr, pan_ds = pair.open_lr(), gdal.Open(pair.pan_path)
