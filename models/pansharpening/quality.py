@@ -77,18 +77,17 @@ def reduced_resolution(pair: Pair, method: str, sensor: str, model=None, scale: 
 def check_on_pan_grid(pair: Pair, fused: raster.RasterInfo) -> None:
     """FUSED must be on the PAN's grid (size, pixel size, origin, CRS), band for band the MS."""
     pan = pair.pan
-    pixel = abs(pan.geotransform[1])
-    dx = (fused.geotransform[0] - pan.geotransform[0]) / pixel
-    dy = (fused.geotransform[3] - pan.geotransform[3]) / abs(pan.geotransform[5])
-    same_pixel = all(math.isclose(a, b, rel_tol=1e-6) for a, b in
-                     zip(fused.geotransform[1:3] + fused.geotransform[4:], pan.geotransform[1:3] + pan.geotransform[4:]))
+    dx = (fused.geotransform[0] - pan.geotransform[0]) / pan.geotransform[1] + 0.0  # columns
+    dy = (fused.geotransform[3] - pan.geotransform[3]) / pan.geotransform[5] + 0.0  # rows
+    same_pixel = all(math.isclose(fused.geotransform[i], pan.geotransform[i], rel_tol=1e-6)
+                     for i in (1, 2, 4, 5))
     if ((fused.width, fused.height) != (pan.width, pan.height) or not same_pixel
             or max(abs(dx), abs(dy)) > GRID_TOLERANCE):
         raise UserError(f"FUSED ({fused.width} x {fused.height} px, origin {fused.geotransform[0]:.3f}, "
                         f"{fused.geotransform[3]:.3f}, pixel {fused.geotransform[1]:g}) is not on the "
                         f"PAN grid ({pan.width} x {pan.height} px, origin {pan.geotransform[0]:.3f}, "
                         f"{pan.geotransform[3]:.3f}, pixel {pan.geotransform[1]:g}; FUSED is "
-                        f"{dx:+.2f}, {dy:+.2f} PAN pixels off). Give the output of rsai:pansharpen for "
+                        f"{dx:+.2f} columns, {dy:+.2f} rows off). Give the output of rsai:pansharpen for "
                         "this PAN, or resample FUSED onto the PAN grid (gdalwarp with the PAN's "
                         "extent and resolution).")
     if fused.projection and pan.projection and not same_crs(fused.projection, pan.projection):

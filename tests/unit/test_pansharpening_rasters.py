@@ -178,5 +178,5 @@ def test_quality_full_resolution_refuses_a_fused_raster_off_the_pan_grid(wv2_cro
     moved = list(geotransform(0.5))
     moved[0] += 0.5  # one PAN pixel east
     shifted = write_geotiff(tmp_path / "shifted.tif", fused, tuple(moved))
-    with pytest.raises(UserError, match=r"not on the PAN grid .*\+1\.00, \+0\.00 PAN pixels off"):
+    with pytest.raises(UserError, match=r"not on the PAN grid .*\+1\.00 columns, \+0\.00 rows off"):
         quality.full_resolution(pair, str(shifted), "WV2")
