@@ -77,11 +77,14 @@ def _check_pair(ms_lr: np.ndarray, pan: np.ndarray, ratio: int) -> None:
 
 
 def _band_mean(x: np.ndarray) -> np.ndarray:
-    return np.nanmean(x, axis=(-2, -1))
+    """Mean of each band over its valid (non-NaN) pixels."""
+    return np.nanmean(x, axis=(-2, -1)) if np.isnan(x).any() else x.mean(axis=(-2, -1))
 
 
 def _band_std(x: np.ndarray) -> np.ndarray:
-    return np.nanstd(x, axis=(-2, -1), ddof=1)
+    if np.isnan(x).any():
+        return np.nanstd(x, axis=(-2, -1), ddof=1)
+    return x.std(axis=(-2, -1), ddof=1)
 
 
 # --------------------------------------------------------------------------- fit
@@ -143,7 +146,7 @@ def _fit_gsa(ms_lr, ms_up, pan, ratio, phase):
     injection gains g_b = cov(I, MS_b) / var(I) (toolbox GS/GSA.m)."""
     nb = ms_lr.shape[0]
     lr0 = ms_lr - _band_mean(ms_lr)[:, None, None]
-    pan_lr = decimate(atrous_lowpass(pan - np.nanmean(pan), ratio), ratio, phase)
+    pan_lr = decimate(atrous_lowpass(pan - _band_mean(pan), ratio), ratio, phase)
     rows = _finite_rows(lr0, pan_lr)
     lr0 = lr0.reshape(nb, -1)[:, rows]
     design = np.concatenate([lr0.T, np.ones((lr0.shape[1], 1))], axis=1)
@@ -164,7 +167,7 @@ def _fit_glp(ms_up, pan, ratio, sensor):
     low-passed PAN), as in toolbox GLP/MTF_GLP_HPM.m."""
     s = get_sensor(sensor)
     return {"sensor": s.name, "gains_nyq": s.ms_gains(ms_up.shape[0]).tolist(),
-            "pan_mean": float(np.nanmean(pan)), "pan_lp_std": float(_band_std(lp_filter_gauss(pan, ratio))),
+            "pan_mean": float(_band_mean(pan)), "pan_lp_std": float(_band_std(lp_filter_gauss(pan, ratio))),
             "ms_mean": _band_mean(ms_up).tolist(), "ms_std": _band_std(ms_up).tolist()}
 
 
@@ -191,7 +194,7 @@ def _fit_awlp(ms_up, pan, ratio):
     """AWLP (Otazu 2005, toolbox version): PAN histogram-matched to each band against a
     bicubically degraded PAN."""
     pan_lr_up = imresize(imresize(pan, 1.0 / ratio), float(ratio))
-    return {"pan_mean": float(np.nanmean(pan)), "pan_lr_std": float(_band_std(pan_lr_up)),
+    return {"pan_mean": float(_band_mean(pan)), "pan_lr_std": float(_band_std(pan_lr_up)),
             "ms_mean": _band_mean(ms_up).tolist(), "ms_std": _band_std(ms_up).tolist()}
 
 
