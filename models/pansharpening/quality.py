@@ -112,8 +112,8 @@ def full_resolution(pair: Pair, fused_path: str, sensor: str) -> dict:
 
 
 def write_table(path: str, indices: dict, about: dict) -> Path:
-    """CSV (index, value, then one column per ``about`` item, e.g. the protocol) or an HTML
-    table, by the file's extension."""
+    """CSV (index, value and the protocol that made them) or an HTML table with every
+    ``about`` item above it, by the file's extension."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".html", ".htm"):
@@ -126,7 +126,7 @@ def write_table(path: str, indices: dict, about: dict) -> Path:
     else:
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["index", "value", *about])
+            writer.writerow(["index", "value", "protocol"])
             for key, value in indices.items():
-                writer.writerow([key, f"{value:.6f}", *map(str, about.values())])
+                writer.writerow([key, f"{value:.6f}", about.get("protocol", "")])
     return path
