@@ -38,11 +38,11 @@ def method_and_sensor(algorithm, parameters, context) -> tuple[str, str]:
 def load_deep_model(algorithm, parameters, context, method: str, pair, callbacks):
     """(model, torch device, card) for an ADWM METHOD; WEIGHTS overrides the card's source.
     The MS's band count is checked before anything is downloaded."""
-    rasters.check_model_bands(pair, registry.find_card(
-        method, [settings.user_cards_dir()]).band_count)
+    card = registry.find_card(method, [settings.user_cards_dir()])
+    rasters.check_model_bands(pair, len(card.primary.bands))
     local = algorithm.parameterAsFile(parameters, "WEIGHTS", context)
     if local:
-        card = registry.find_card(method, [settings.user_cards_dir()]).with_local_weights(local)
+        card = card.with_local_weights(local)
         weights = registry.weights_path(card, settings.weights_store(callbacks.log))
         source = f"local file {weights}"
     else:

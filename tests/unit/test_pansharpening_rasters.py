@@ -180,3 +180,24 @@ def test_quality_full_resolution_refuses_a_fused_raster_off_the_pan_grid(wv2_cro
     shifted = write_geotiff(tmp_path / "shifted.tif", fused, tuple(moved))
     with pytest.raises(UserError, match=r"not on the PAN grid .*\+1\.00 columns, \+0\.00 rows off"):
         quality.full_resolution(pair, str(shifted), "WV2")
+
+
+# Vivone's toolbox on the WV2 pair under its own protocol (issue 11): Q2n, ERGAS.
+TOOLBOX_WV2 = {"gsa": (0.8872, 4.737), "mtf_glp_hpm": (0.9027, 4.256), "bdsd_pc": (0.9023, 4.337),
+               "awlp": (0.8999, 4.374)}
+
+
+@pytest.fixture(scope="module")
+def wv2_pair(shared_data, tmp_path_factory):
+    from helpers_pansharpening import write_pair
+    pan_path, ms_path = write_pair(shared_data, "WV2", tmp_path_factory.mktemp("wv2"))
+    return rasters.open_pair(str(pan_path), str(ms_path), "WV2")
+
+
+@pytest.mark.parametrize("method", list(TOOLBOX_WV2))
+def test_quality_tool_default_protocol_gives_the_toolbox_figures(method, wv2_pair):
+    """The quality tool's reduced-resolution default (the toolbox's protocol) scores the four
+    toolbox methods within 0.005 Q2n and 0.05 ERGAS of the toolbox's own figures."""
+    got = quality.reduced_resolution(wv2_pair, method, "WV2", log=_quiet)
+    q2n, ergas = TOOLBOX_WV2[method]
+    assert abs(got["Q2n"] - q2n) <= 0.005 and abs(got["ERGAS"] - ergas) <= 0.05
