@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
+from osgeo import gdal
 
 from helpers import write_geotiff
 
@@ -40,3 +41,14 @@ def write_pair(shared_data: Path, name: str, folder: Path) -> tuple[Path, Path]:
     ms_path = write_geotiff(folder / f"{name}_ms.tif", ms.astype(np.uint16),
                             geotransform(MS_PIXEL), descriptions=WV_BANDS)
     return pan_path, ms_path
+
+
+def gdal_cubic(ms_lr: np.ndarray, ratio: int) -> np.ndarray:
+    """GDAL's cubic upsampling of (B, h, w) by ``ratio``: what RasterIO does for the Brovey
+    strips of rsai:pansharpen (and for GDAL's own pansharpening)."""
+    b, h, w = ms_lr.shape
+    ds = gdal.GetDriverByName("MEM").Create("", w, h, b, gdal.GDT_Float32)
+    for i in range(b):
+        ds.GetRasterBand(i + 1).WriteArray(np.asarray(ms_lr[i], dtype=np.float32))
+    return ds.ReadAsArray(0, 0, w, h, buf_xsize=w * ratio, buf_ysize=h * ratio,
+                          resample_alg=gdal.GRIORA_Cubic).reshape(b, h * ratio, w * ratio)

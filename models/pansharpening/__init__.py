@@ -1,52 +1,74 @@
 """Pansharpening core (no QGIS): classical methods, quality indices, ADWM networks.
 
-Layout: arrays are bands-first (B, H, W) in DN, like GDAL's ReadAsArray. Inputs are the
-low-resolution MS ``ms_lr`` (B, h, w) and the PAN (h*ratio, w*ratio).
+Layout: arrays are bands-first (B, H, W) in DN, like GDAL's ReadAsArray; NaN marks nodata.
+Inputs are the low-resolution MS ``ms_lr`` (B, h, w) and the PAN (h*ratio, w*ratio).
+
+Phase (where MS pixel k lands on the PAN grid) is an explicit parameter of the upsampling and of
+every method: ``"geometric"`` (default) puts it where GDAL's geotransforms do (MS pixel edges on
+PAN pixel edges: centre at PAN coordinate r*k + (r-1)/2, 4k + 1.5 for ratio 4), for real pairs;
+``"toolbox"`` reproduces Vivone's toolbox (4k + 2, and the toolbox's padding in the fits), only
+for pairs degraded the toolbox's way (the quality tool's reduced-resolution protocol).
 
 Modules
-- ``classical``: ``fit(method, ms_lr, pan, ratio, sensor, weights) -> params`` (global
-  statistics, JSON-friendly dict), ``apply(params, ms_up, pan)`` (one tile, MS already on the
-  PAN grid), ``pansharpen_tile(params, ms_lr_tile, pan_tile, ratio)`` (interp23tap + apply),
-  ``pansharpen(...)`` (whole image), ``pansharpen_tiled(...)`` (reference tiled driver),
-  ``halo_px(method, ratio)`` / ``apply_halo_px(method, ratio)`` (overlap in PAN pixels).
-  Methods: brovey, gsa, mtf_glp_hpm, bdsd_pc, awlp. Halo for ratio 4 (from ms_lr, which includes
-  the 23-tap upsampling): 36 for brovey, gsa, bdsd_pc, awlp; 56 for mtf_glp_hpm. Given ms_up,
-  brovey/gsa/bdsd_pc are pointwise (halo 0, bit-exact), awlp needs 8, mtf_glp_hpm 56.
+- ``classical``: ``fit(method, ms_lr, pan, ratio, sensor, weights, phase) -> params`` (global
+  statistics, nodata left out, JSON-friendly dict), ``apply(params, ms_up, pan)`` (one tile, MS
+  already on the PAN grid), ``pansharpen_tile(params, ms_lr_tile, pan_tile, ratio)`` (upsample
+  + apply, nodata -> NaN), ``pansharpen(...)`` (whole image), ``pansharpen_tiled(...)``
+  (reference tiled driver), ``halo_px(method, ratio, phase)`` / ``apply_halo_px`` (overlap in
+  PAN pixels). Methods: brovey, gsa, mtf_glp_hpm, bdsd_pc, awlp. Halo for ratio 4 (from ms_lr,
+  which includes the upsampling): geometric 24 (brovey, gsa, bdsd_pc, awlp) and 48
+  (mtf_glp_hpm); toolbox 36 and 60. Given ms_up, brovey/gsa/bdsd_pc are pointwise (halo 0,
+  bit-exact), awlp needs 8.
 - ``metrics``: sam, ergas, q2n, scc, uqi, d_lambda, d_lambda_khan, d_s,
-  ``reduced_resolution_pair`` (Wald protocol), ``reduced_resolution_indices`` (21-pixel cut),
-  ``full_resolution_indices`` (D_lambda, D_s, QNR, D_lambda_K, HQNR).
-- ``filters``: sensor MTF table (WV3, WV2, QB, GF2, generic; 2047 / 1023 scales), interp23tap,
-  MTF filters, MATLAB-compatible bicubic ``imresize``.
+  ``reduced_resolution_pair`` (Wald protocol as the toolbox's resize_images; PAN by bicubic
+  imresize, or its MTF filter), ``reduced_resolution_indices`` (21-pixel cut),
+  ``full_resolution_indices`` (D_lambda, D_s, QNR, D_lambda_K, HQNR; MS upsampled at ``phase``).
+- ``filters``: sensor MTF table (WV3, WV2, QB, GF2, generic; 2047 / 1023 scales), ``upsample``
+  (the toolbox's 23-tap polynomial kernel at either phase; interp23tap itself for the toolbox
+  phase), ``decimate``, MTF filters, the toolbox's a-trous low-pass, MATLAB-compatible bicubic
+  ``imresize``. All ignore NaN (normalised convolution).
 - ``adwm``: ``build_adwm(name)`` for "adwm_fusionnet", "adwm_lagconv", "adwm_lgpnet";
   ``load_adwm``, ``pansharpen_adwm`` (whole image or tiled with whole-image statistics;
-  halo 24 / 24 / 36 PAN pixels), ``export_onnx``.
+  halo 24 / 24 / 36 PAN pixels; clamping warning), ``export_onnx``.
 - ``tiling``: ``iter_tiles`` (ratio-aligned tiles with halo).
 
 Deviations from Vivone's toolbox (as in DLPan-Toolbox) and from the ADWM code
-- All filters pad with edge replication or half-sample symmetry (toolbox: interp23tap circular;
-  the wavelet analysis symmetric and its synthesis zero-padded). Results differ only within
-  ~40 PAN pixels of the image edge, and tiles at the image edge then match the whole image.
-- The "a trous" low-pass of GSA/AWLP (toolbox ndwt2_working, 2 levels, no holes) is the
-  equivalent 17-tap binomial kernel.
+- ``apply`` pads with edge replication or half-sample symmetry (toolbox: interp23tap circular),
+  so tiles at the image edge match the whole image; results differ from the toolbox only within
+  ~40 PAN pixels of the image edge. In toolbox mode the fits use the toolbox's own padding
+  (circular interp23tap, the wavelet's symmetric extensions), so BDSD-PC and GSA equal the
+  toolbox in the interior (tested against transcriptions of BDSD_PC.m and GSA.m); in geometric
+  mode the fits use the same edge-replicated images as ``apply``.
+- The geometric phase upsamples with the 12-point Lagrange polynomial that the 23-tap kernel
+  samples half-way, evaluated at each PAN pixel's own position (any whole ratio); nearest
+  decimation becomes the mean of the block's 2 x 2 centre pixels for an even ratio.
 - MTF-GLP-HPM: the histogram-matched PAN can go to 0 or below in dark areas of high-variance
-  bands, where PAN/PAN_LP explodes (ERGAS 61 on the WV2 test pair); the numerator is floored
-  at 0 and the denominator at 5% of the band mean (``HPM_FLOOR``).
+  bands, where PAN/PAN_LP explodes: on the WV2 test pair degraded with the MTF-filtered PAN the
+  toolbox's formula gives ERGAS 61 with these filters (76 measured with the toolbox in Octave)
+  from a handful of pixels where PAN_LP is about 0; the numerator is floored at 0 and the
+  denominator at 5% of the band mean (``HPM_FLOOR``). Under the toolbox's own protocol
+  (bicubic PAN) the guard changes ERGAS from 4.255 to 4.238.
 - BDSD-PC's constrained least squares (lsqlin) is solved as an equivalent NNLS.
-- Brovey follows GDAL's weighted Brovey (no clamping or rounding: output is float DN) on the
-  interp23tap-upsampled MS; GDAL upsamples with cubic resampling.
-- Wald protocol: PAN degraded with its MTF filter + decimation (the toolbox's resize_images uses
-  bicubic imresize for the PAN); the MS with its MTF filter + decimation, as in the toolbox.
+- Brovey follows GDAL's weighted Brovey (no clamping or rounding: output is float DN); the
+  tool upsamples with GDAL's cubic resampling, the core with ``upsample``.
+- Nodata: left out of the fits, filters renormalised over valid pixels, NaN in the output where
+  the PAN or the MS pixel under it is nodata (the toolbox has no nodata).
 - GF2 is not in the toolbox's MTF table: it uses the toolbox default gains (0.3 MS, 0.15 PAN).
 - "Plain bicubic" baseline = MATLAB-style bicubic imresize (a = -0.5).
-- ADWM: LAGConv's CovBlock in the released code has a LayerNorm with no weights in the released
-  state_dict; it is left out (better on the WV3 pair). LGPNet's state_dict has an unused
-  'temperature' tensor; it is loaded and ignored (the authors' code ignores it too). ADWM-LGPNet
-  equals the authors' forward pass within 1e-6, but its released weights do not beat bicubic on
-  the tiny WV3 pair (they do on WV2).
+- ADWM: LAGConv's CovBlock in the authors' current code has a LayerNorm whose weights are not in
+  the released state_dict (so their strict load fails): it is left out (``cov_layernorm=False``;
+  the option applies a weightless LayerNorm). LAGConv runs in float64 (float32 made it depend
+  on threads and tiling by up to 15 DN). LGPNet's state_dict has an unused 'temperature'
+  tensor; it is loaded and ignored (the authors' code ignores it too). FusionNet and LGPNet
+  equal the authors' forward pass within 1.2e-3 and 1.5e-3 DN (issue 18); LGPNet's released
+  weights do not beat bicubic on the tiny WV3 pair (they do on WV2).
 
 Raster level (what the Processing tools call)
-- ``rasters``: the PAN/MS pair on disk (checks; MS warped onto the PAN-aligned grid), tiled
-  classical methods, ADWM, and weighted Brovey as GDAL computes it (GDAL's cubic upsampling,
-  float32, parallel strips) -> GeoTIFF on the PAN grid.
-- ``quality``: indices of rasters at full or reduced resolution; the CSV/HTML table.
+- ``rasters``: the PAN/MS pair on disk (checks; MS warped onto the PAN-aligned grid when its
+  pixels do not line up, nodata read as NaN), tiled classical methods, ADWM, and weighted
+  Brovey as GDAL computes it (GDAL's cubic upsampling, float32, parallel strips) -> GeoTIFF on
+  the PAN grid.
+- ``quality``: indices of rasters at full resolution (FUSED checked to be on the PAN grid) or
+  reduced resolution (the toolbox's protocol, MTF-filtered PAN as an option); the CSV/HTML
+  table names the protocol.
 """

@@ -1,16 +1,23 @@
 """ADWM deep pansharpening: build the networks, load the released weights, run them (whole
 image or tiled), export them to ONNX. torch and onnxruntime are imported lazily.
 
-Inputs are DN arrays: ``ms_lr`` (B, h, w) and ``pan`` (h*4, w*4); they are divided by the
-sensor scale (2047 for the released WorldView-3 weights), the networks upsample the MS
-themselves (bicubic) and add it back, and the output is clamped to [0, 1] and scaled back to DN.
+Inputs are DN arrays: ``ms_lr`` (B, h, w) and ``pan`` (h*4, w*4), NaN for nodata; they are
+divided by the sensor scale (2047 for the released WorldView-3 weights), the networks upsample
+the MS themselves (torch bicubic, pixel centres as GDAL's: the geometric phase) and add it
+back, and the output is clamped to [0, 1] and scaled back to DN. A warning goes to ``warn``
+when more than ``CLAMP_WARN_FRACTION`` of the values had to be clamped (the network sees a
+sensor or radiometry it was not trained on).
+
+Precision: FusionNet and LGPNet run in float32; LAGConv in float64 (``precision`` of its class:
+float32 makes its output depend on threads and tiling by up to 15 DN).
 
 Tiling: the ADWM weights (and LAGConv's pooled biases) depend on whole-image statistics.
 ``pansharpen_adwm(tile=...)`` first collects them tile by tile (sums over tile cores, one pass
 per statistic: 1 for FusionNet and LGPNet, 15 for LAGConv; each pass stops at the layer that
 needs the statistic), then runs the tiles with the frozen statistics. With the overlap of
-``ADWM_HALO`` the result equals the untiled run up to float32 rounding (tested within 1e-4 on
-the [0, 1] scale).
+``ADWM_HALO`` the result equals the untiled run: within 0.2 DN (1e-4 of 2047, float32 rounding)
+for FusionNet and LGPNet, within 1e-3 DN for LAGConv (tested). Nodata: filled with the band
+means for the convolutions, left out of the statistics, NaN in the output.
 """
 from typing import Callable, Optional
 
@@ -25,80 +32,136 @@ RELEASED_WEIGHTS = {  # file names of the authors' WorldView-3 weights (Jie-1203
     "adwm_lagconv": "BWNET_LAGConv_WV3.pth",
     "adwm_lgpnet": "BWNET_LGPNet_WV3.pth",
 }
+CLAMP_WARN_FRACTION = 0.03  # warn when more of the output values than this are clamped
 
 
-def build_adwm(name: str, ms_bands: int = 8):
-    """Fresh (untrained) ADWM network for the architecture registry, in eval mode."""
+def build_adwm(name: str, ms_bands: int = 8, cov_layernorm: bool = False):
+    """Fresh (untrained) ADWM network for the architecture registry, in eval mode and in its
+    working precision. ``cov_layernorm`` (LAGConv only): the CACW LayerNorm variant."""
+    import torch
     from . import adwm_modules as m
     classes = {"adwm_fusionnet": m.ADWMFusionNet, "adwm_lagconv": m.ADWMLAGConv, "adwm_lgpnet": m.ADWMLGPNet}
     key = str(name).lower()
     if key not in classes:
         raise UserError(f"unknown ADWM network {name!r}; use one of {', '.join(ADWM_NAMES)}")
-    return classes[key](ms_bands=ms_bands).eval()
+    if cov_layernorm and key != "adwm_lagconv":
+        raise UserError(f"cov_layernorm is an option of adwm_lagconv, not of {key}")
+    model = classes[key](ms_bands=ms_bands, **({"cov_layernorm": True} if cov_layernorm else {}))
+    return model.to(getattr(model, "precision", torch.float32)).eval()
 
 
-def load_adwm(name: str, weights_path, ms_bands: int = 8):
+def load_adwm(name: str, weights_path, ms_bands: int = 8, cov_layernorm: bool = False):
     """Build ``name`` and load a state_dict saved with torch.save (weights_only, strict)."""
     import torch
-    model = build_adwm(name, ms_bands)
+    model = build_adwm(name, ms_bands, cov_layernorm)
     state = torch.load(str(weights_path), map_location="cpu", weights_only=True)
     model.load_state_dict(state, strict=True)
     return model.eval()
 
 
-def _to_tensors(ms_lr, pan, scale, device=None):
+def _to_tensors(ms_lr, pan, scale, device, dtype):
     import torch
-    ms = torch.from_numpy(np.ascontiguousarray(ms_lr, dtype=np.float32) / scale)[None]
-    pn = torch.from_numpy(np.ascontiguousarray(pan, dtype=np.float32) / scale)[None, None]
-    return (ms, pn) if device is None else (ms.to(device), pn.to(device))
+    ms = torch.from_numpy(np.ascontiguousarray(ms_lr, dtype=np.float64) / scale)[None]
+    pn = torch.from_numpy(np.ascontiguousarray(pan, dtype=np.float64) / scale)[None, None]
+    return ms.to(device=device, dtype=dtype), pn.to(device=device, dtype=dtype)
+
+
+def _fill_nodata(ms_lr: np.ndarray, pan: np.ndarray, ratio: int):
+    """(ms, pan, valid): NaN replaced by band means for the convolutions, and the PAN-grid mask
+    of valid pixels (None when there is no nodata)."""
+    from .classical import nodata_free
+    valid = nodata_free(ms_lr, pan, ratio)
+    if valid is None:
+        return ms_lr, pan, None
+    if not valid.any():
+        raise UserError("every pixel of the MS or the PAN is nodata: nothing to pansharpen")
+    ms_mean = np.nanmean(np.where(np.isfinite(ms_lr), ms_lr, np.nan), axis=(1, 2))
+    ms_lr = np.where(np.isfinite(ms_lr), ms_lr, ms_mean[:, None, None])
+    pan = np.where(np.isfinite(pan), pan, np.nanmean(pan))
+    return ms_lr, pan, valid
 
 
 def pansharpen_adwm(model, ms_lr: np.ndarray, pan: np.ndarray, scale: float = 2047.0,
                     tile: Optional[int] = None, halo: Optional[int] = None,
                     progress: Optional[Callable[[float], None]] = None,
-                    is_cancelled: Optional[Callable[[], bool]] = None, device=None) -> np.ndarray:
+                    is_cancelled: Optional[Callable[[], bool]] = None, device=None,
+                    warn: Optional[Callable[[str], None]] = None) -> np.ndarray:
     """Fuse with an ADWM network. ``tile`` (PAN pixels, multiple of 4) enables tiled inference
     with whole-image statistics; ``halo`` defaults to the network's ``halo`` attribute.
-    ``device`` (a torch device) is where the model already is; None: cpu."""
+    ``device`` (a torch device) is where the model already is; None: cpu. Returns DN in the
+    model's precision, NaN where the input is nodata."""
+    import torch
+    ratio = getattr(model, "ratio", 4)
+    ms_lr, pan = np.asarray(ms_lr, dtype=np.float64), np.asarray(pan, dtype=np.float64)
+    if pan.shape != (ms_lr.shape[1] * ratio, ms_lr.shape[2] * ratio):
+        raise UserError(f"PAN {pan.shape} is not {ratio} x the MS size {ms_lr.shape[1:]}")
+    ms_lr, pan, valid = _fill_nodata(ms_lr, pan, ratio)
+    dtype = next(model.parameters()).dtype
+    device = device if device is not None else torch.device("cpu")
+    with torch.inference_mode():
+        if tile is None:
+            from .adwm_modules import GlobalStats
+            stats = GlobalStats()  # statistics of the valid pixels only
+            stats.mask = None if valid is None else torch.from_numpy(valid).to(device)
+            raw = model(*_to_tensors(ms_lr, pan, scale, device, dtype), stats)[0].cpu().numpy()
+        else:
+            raw = _tiled(model, ms_lr, pan, scale, tile, model.halo if halo is None else halo,
+                         valid, device, dtype, progress, is_cancelled)
+    _warn_if_clamped(raw, valid, scale, warn)
+    out = np.clip(raw, 0.0, 1.0) * scale
+    if valid is not None:
+        out[:, ~valid] = np.nan
+    if progress is not None:
+        progress(1.0)
+    return out
+
+
+def _tiled(model, ms_lr, pan, scale, tile, halo, valid, device, dtype, progress, is_cancelled):
+    """Unclamped network output (B, H, W) on the [0, 1] scale, tile by tile with frozen
+    whole-image statistics (``valid``: pixels the statistics count; None: all)."""
     import torch
     from .adwm_modules import GlobalStats, StopForward
     from .tiling import iter_tiles
     ratio = getattr(model, "ratio", 4)
-    if np.asarray(pan).shape != (ms_lr.shape[1] * ratio, ms_lr.shape[2] * ratio):
-        raise UserError(f"PAN {np.asarray(pan).shape} is not {ratio} x the MS size {ms_lr.shape[1:]}")
-    with torch.inference_mode():
-        if tile is None:
-            ms, pn = _to_tensors(ms_lr, pan, scale, device)
-            out = model(ms, pn).clamp(0, 1)[0].cpu().numpy()
-            return out * scale
-        halo = model.halo if halo is None else halo
-        stats = GlobalStats()
-        out = np.empty((ms_lr.shape[0],) + tuple(pan.shape), dtype=np.float32)
-        while True:  # one pass per missing statistic, then the output pass
-            pending = None
-            for t in iter_tiles(pan.shape, tile, halo, ratio, None, is_cancelled):
-                ms, pn = _to_tensors(ms_lr[:, t.lr_read[0], t.lr_read[1]], pan[t.read], scale, device)
-                stats.core = (t.crop[0].start, t.crop[0].stop, t.crop[1].start, t.crop[1].stop)
-                try:
-                    res = model(ms, pn, stats)
-                except StopForward as stop:
-                    pending = stop.args[0]
-                    continue
-                out[:, t.write[0], t.write[1]] = res.clamp(0, 1)[0, :, t.crop[0], t.crop[1]].cpu().numpy()
-            if pending is None:
-                break
-            finalize = _finalizer(model, pending)
-            stats.freeze(pending, finalize)
-            if progress is not None:
-                progress(min(0.9, len(stats.values) / 16))
+    stats = GlobalStats()
+    out = np.empty((ms_lr.shape[0],) + tuple(pan.shape),
+                   dtype=np.float64 if dtype == torch.float64 else np.float32)
+    while True:  # one pass per missing statistic, then the output pass
+        pending = None
+        for t in iter_tiles(pan.shape, tile, halo, ratio, None, is_cancelled):
+            ms, pn = _to_tensors(ms_lr[:, t.lr_read[0], t.lr_read[1]], pan[t.read], scale, device, dtype)
+            stats.core = (t.crop[0].start, t.crop[0].stop, t.crop[1].start, t.crop[1].stop)
+            stats.mask = None if valid is None else torch.from_numpy(
+                np.ascontiguousarray(valid[t.write[0], t.write[1]])).to(device)
+            try:
+                res = model(ms, pn, stats)
+            except StopForward as stop:
+                pending = stop.args[0]
+                continue
+            out[:, t.write[0], t.write[1]] = res[0, :, t.crop[0], t.crop[1]].cpu().numpy()
+        if pending is None:
+            return out
+        stats.freeze(pending)
         if progress is not None:
-            progress(1.0)
-        return out * scale
+            progress(min(0.9, len(stats.values) / 16))
 
 
-def _finalizer(model, name: str):
-    from .adwm_modules import ADWM, LAConv2D
-    return ADWM._finalize if name == "adwm" else LAConv2D._finalize
+def _warn_if_clamped(raw: np.ndarray, valid: Optional[np.ndarray], scale: float,
+                     warn: Optional[Callable[[str], None]]) -> None:
+    """Warn when the network put more than CLAMP_WARN_FRACTION of the values outside [0, 1]."""
+    if warn is None:
+        return
+    outside = (raw < 0) | (raw > 1)
+    if valid is not None:
+        outside = outside[:, valid]
+    per_band = outside.reshape(outside.shape[0], -1).mean(axis=1)
+    total = float(per_band.mean())
+    if total > CLAMP_WARN_FRACTION:
+        worst = int(np.argmax(per_band))
+        warn(f"{total:.1%} of the network's output values fell outside 0..{scale:g} and were "
+             f"clamped (band {worst + 1}: {per_band[worst]:.1%}). The image probably differs from "
+             "what the network was trained on (WorldView-3, 11-bit DN): check SENSOR and the "
+             "value scale, or use a classical METHOD.")
 
 
 def export_onnx(model, path, ms_shape=(1, 8, 64, 64), opset: int = 17, dynamic: bool = True) -> str:
@@ -107,7 +170,9 @@ def export_onnx(model, path, ms_shape=(1, 8, 64, 64), opset: int = 17, dynamic: 
     from ..runtime.onnx_export import export_onnx as export
     n, b, h, w = ms_shape
     ratio = getattr(model, "ratio", 4)
-    inputs = {"ms": torch.rand(n, b, h, w), "pan": torch.rand(n, 1, h * ratio, w * ratio)}
+    dtype = next(model.parameters()).dtype  # float64 for LAGConv
+    inputs = {"ms": torch.rand(n, b, h, w, dtype=dtype),
+              "pan": torch.rand(n, 1, h * ratio, w * ratio, dtype=dtype)}
     return str(export(model, inputs, path, ["fused"], dynamic_size=dynamic, opset=opset))
 
 

@@ -13,9 +13,18 @@ ADWM = CACW used twice:
   softmax over K, and weight the sum of the re-weighted block outputs.
 
 Both need statistics of the whole image. ``GlobalStats`` makes them explicit so a tiled run can
-collect them tile by tile (sums over non-overlapping tile cores) before the final pass.
+collect them tile by tile (sums over non-overlapping tile cores, nodata pixels left out) before
+the final pass.
+
+LAGConv variant: the authors' current code puts a LayerNorm (with weights) before each CACW MLP;
+their released LAGConv weights have no such weights (14 keys missing, so their own strict load
+fails), i.e. they were trained without it. ``ADWMLAGConv(cov_layernorm=False)`` (the default)
+leaves it out; ``cov_layernorm=True`` applies a LayerNorm without learned weights (the authors'
+at its initial weight 1, bias 0), reachable only through a user card. LAGConv runs in float64:
+in float32 its activations grow to ~850 through the residual blocks and rounding moves the
+output by up to 15 DN with the thread count or the tiling (see ``precision``).
 """
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -31,32 +40,36 @@ class GlobalStats:
     """Whole-image statistics used by the ADWM and LAGConv layers, keyed by layer name.
 
     Untiled (``core is None`` and nothing frozen) layers compute their statistics from their
-    own input, exactly like the reference networks. In a tiled run the driver sets ``core``
-    (the tile's core window inside the read window); a layer whose statistic is not frozen yet
-    adds the core's sums to ``sums`` and stops the forward pass; ``freeze`` then turns sums into
-    values for the next pass.
+    own input, exactly like the reference networks, over the pixels of ``mask`` when it is set
+    (nodata left out). In a tiled run the driver sets ``core`` (the tile's core window inside
+    the read window) and ``mask`` (the core's pixels to count); a layer whose statistic is not
+    frozen yet adds the core's sums to ``sums`` and stops the forward pass; ``freeze`` then
+    turns sums into values for the next pass.
     """
 
     def __init__(self) -> None:
         self.values: Dict[str, Tuple[torch.Tensor, ...]] = {}
         self.sums: Dict[str, List] = {}
+        self.finalizers: Dict[str, Callable] = {}
         self.core: Optional[Tuple[int, int, int, int]] = None
+        self.mask: Optional[torch.Tensor] = None  # bool (rows, cols): the pixels to count
 
-    def resolve(self, name: str, x: torch.Tensor, sums_fn, direct_fn):
+    def resolve(self, name: str, x: torch.Tensor, sums_fn, finalize_fn, direct_fn):
         if name in self.values:
             return self.values[name]
         if self.core is None:
-            return direct_fn(x)
+            return direct_fn(x) if self.mask is None else finalize_fn(*sums_fn(x, self.mask))
         y0, y1, x0, x1 = self.core
-        sums = sums_fn(x[..., y0:y1, x0:x1])
+        sums = sums_fn(x[..., y0:y1, x0:x1], self.mask)
         if name in self.sums:
             self.sums[name] = [a + b for a, b in zip(self.sums[name], sums)]
         else:
             self.sums[name] = list(sums)
+        self.finalizers[name] = finalize_fn
         raise StopForward(name)
 
-    def freeze(self, name: str, finalize_fn) -> None:
-        self.values[name] = finalize_fn(*self.sums.pop(name))
+    def freeze(self, name: str) -> None:
+        self.values[name] = self.finalizers.pop(name)(*self.sums.pop(name))
 
 
 def _stats_or_local(stats: Optional[GlobalStats]) -> GlobalStats:
@@ -87,10 +100,16 @@ class CACW(nn.Module):
         return self.cov_mlp(corr).squeeze(-1)
 
 
-def _gram_sums(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _pixels(x: torch.Tensor, mask: Optional[torch.Tensor]) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, pixels) in float64, only the pixels where ``mask`` is True."""
+    x = x.double()
+    return x.flatten(2) if mask is None else x[..., mask]
+
+
+def _gram_sums(x: torch.Tensor, mask: Optional[torch.Tensor] = None
+               ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sums over pixels of the per-pixel channel-centred outer product, and of the features."""
-    b, c = x.shape[:2]
-    flat = x.reshape(b, c, -1).double()
+    flat = _pixels(x, mask)
     centred = flat - flat.mean(dim=1, keepdim=True)
     gram = centred @ centred.transpose(1, 2)
     return gram, flat.sum(dim=2), torch.tensor(float(flat.shape[-1]), dtype=torch.float64)
@@ -111,10 +130,10 @@ class ADWM(nn.Module):
         self.temperature = nn.Parameter(torch.ones(1, channels, 1, 1)) if temperature else None
 
     @staticmethod
-    def _sums(stacked: torch.Tensor):
+    def _sums(stacked: torch.Tensor, mask: Optional[torch.Tensor] = None):
         grams, feats = [], []
         for k in range(stacked.shape[1]):
-            g, f, n = _gram_sums(stacked[:, k])
+            g, f, n = _gram_sums(stacked[:, k], mask)
             grams.append(g)
             feats.append(f)
         return torch.stack(grams, 1), torch.stack(feats, 1), n
@@ -133,7 +152,7 @@ class ADWM(nn.Module):
     def forward(self, features: List[torch.Tensor], stats: Optional[GlobalStats] = None,
                 name: str = "adwm") -> torch.Tensor:
         stacked = torch.stack(features, dim=1)  # B x K x C x H x W
-        grams, means = _stats_or_local(stats).resolve(name, stacked, self._sums, self._direct)
+        grams, means = _stats_or_local(stats).resolve(name, stacked, self._sums, self._finalize, self._direct)
         dtype = stacked.dtype
         corr = _correlation(grams).to(dtype)
         # IFW: channel weights of each block from its own correlation matrix
@@ -201,15 +220,17 @@ class LAConv2D(nn.Module):
         nn.init.kaiming_uniform_(self.weight)
 
     @staticmethod
-    def _sums(x):
-        return x.double().sum(dim=(2, 3)), torch.tensor(float(x.shape[2] * x.shape[3]), dtype=torch.float64)
+    def _sums(x, mask: Optional[torch.Tensor] = None):
+        flat = _pixels(x, mask)
+        return flat.sum(dim=2), torch.tensor(float(flat.shape[-1]), dtype=torch.float64)
 
     @staticmethod
     def _finalize(total, count):
         return (total / count,)
 
     def forward(self, x: torch.Tensor, stats: Optional[GlobalStats] = None, name: str = "") -> torch.Tensor:
-        (mean,) = _stats_or_local(stats).resolve(name, x, self._sums, lambda t: (t.mean(dim=(2, 3)),))
+        (mean,) = _stats_or_local(stats).resolve(name, x, self._sums, self._finalize,
+                                                  lambda t: (t.mean(dim=(2, 3)),))
         mask = self.attention1(x)
         h, w = x.shape[2:]
         xp = F.pad(x, (1, 1, 1, 1))
@@ -236,9 +257,14 @@ class _LACRB(nn.Module):
 
 
 class ADWMLAGConv(nn.Module):
-    """LAGConv (Jin et al. 2022) + ADWM: input [PAN, MS_up]."""
+    """LAGConv (Jin et al. 2022) + ADWM: input [PAN, MS_up]. Without the CACW LayerNorm by
+    default (the released weights were trained without it: see the module docstring)."""
 
     halo = 24  # 14 LAConv layers (radius 1 each) + bicubic support
+    # float32 rounding is amplified ~1e4 times through the residual blocks (activations grow
+    # from ~1 to ~850): the output then depends on the thread count and the tiling by up to
+    # 15 DN; in float64 by less than 1e-3 DN.
+    precision = torch.float64
 
     def __init__(self, ms_bands: int = 8, channels: int = 48, blocks: int = 6, ratio: int = 4,
                  cov_layernorm: bool = False) -> None:

@@ -5,10 +5,19 @@ a representative part of it) and ``apply`` (per tile, with the fitted parameters
 run reproduces an untiled one. Parameters are small dicts of floats/lists (JSON-friendly),
 cheap to send to a tile worker.
 
-Inputs: ``ms_lr`` (B, h, w) low-resolution MS and ``pan`` (h*ratio, w*ratio), both in DN.
-``apply`` takes the MS already upsampled onto the PAN grid (``ms_up`` = interp23tap(ms_lr)),
-so the pointwise methods are exactly pointwise; ``pansharpen_tile`` does upsampling + apply for
-a tile read with the halo of ``halo_px``.
+Inputs: ``ms_lr`` (B, h, w) low-resolution MS and ``pan`` (h*ratio, w*ratio), both in DN; NaN
+marks nodata. ``apply`` takes the MS already upsampled onto the PAN grid (``ms_up`` =
+``filters.upsample(ms_lr)``), so the pointwise methods are exactly pointwise;
+``pansharpen_tile`` does upsampling + apply for a tile read with the halo of ``halo_px``.
+
+``phase`` (stored in the parameters): ``"geometric"`` for real georeferenced pairs (the MS
+pixel centre where GDAL puts it); ``"toolbox"`` reproduces Vivone's toolbox on pairs degraded
+its way (the quality tool's reduced-resolution protocol): its upsampling phase, and in the fits
+its padding (circular interp23tap, the wavelet's own edges), so BDSD-PC and GSA match the
+toolbox away from the image edge.
+
+Nodata (NaN in MS or PAN) is left out of every fit; the filters renormalise over valid pixels
+and the output is NaN wherever the PAN or the MS pixel under it is nodata.
 """
 from typing import Callable, Dict, Optional, Sequence
 
@@ -16,8 +25,9 @@ import numpy as np
 from scipy import optimize
 
 from ..errors import UserError
-from .filters import (ATROUS_HALO, MTF_TAPS, atrous_lowpass, check_ratio, decimate, gaussian_fir,
-                      get_sensor, imresize, interp23tap, interp23tap_halo, lp_filter_gauss, mtf_filter)
+from .filters import (MTF_TAPS, atrous_halo, atrous_lowpass, check_phase, check_ratio, decimate,
+                      gaussian_fir, get_sensor, imresize, lp_filter_gauss, mtf_filter, upsample,
+                      upsample_halo)
 
 METHODS = ("brovey", "gsa", "mtf_glp_hpm", "bdsd_pc", "awlp")
 _EPS = np.finfo(np.float64).eps
@@ -28,28 +38,29 @@ def _round_up(x: int, m: int) -> int:
     return -(-x // m) * m
 
 
-def apply_halo_px(method: str, ratio: int = 4) -> int:
+def apply_halo_px(method: str, ratio: int = 4, phase: str = "geometric") -> int:
     """Context (PAN pixels each side) that ``apply`` needs around a tile, given ms_up.
 
-    brovey, gsa, bdsd_pc: 0 (pointwise). awlp: 8 (17-tap binomial low-pass of the PAN).
-    mtf_glp_hpm: 20 (41-tap MTF) + 33 (interp23tap of the PAN decimated at offset ratio/2) + 2,
-    rounded to a multiple of ratio: 56 for ratio 4.
+    brovey, gsa, bdsd_pc: 0 (pointwise). awlp: the a-trous low-pass (8 for ratio 4).
+    mtf_glp_hpm: 20 (41-tap MTF) + the upsampling of the decimated PAN + one block, rounded to
+    a multiple of ratio: 48 for ratio 4 (geometric), 60 (toolbox).
     """
     _check_method(method)
     if method == "awlp":
-        return ATROUS_HALO
+        return atrous_halo(ratio)
     if method == "mtf_glp_hpm":
-        return _round_up(MTF_TAPS // 2 + interp23tap_halo(ratio) + ratio // 2, ratio)
+        return _round_up(MTF_TAPS // 2 + upsample_halo(ratio, phase) + ratio, ratio)
     return 0
 
 
-def halo_px(method: str, ratio: int = 4) -> int:
+def halo_px(method: str, ratio: int = 4, phase: str = "geometric") -> int:
     """Overlap (PAN pixels, a multiple of ratio) each side of a tile so ``pansharpen_tile`` on
-    tiles equals ``pansharpen`` on the whole image: the interp23tap upsampling of the MS
-    (11*(ratio-1), 36 for ratio 4) or the method's own filter, whichever is larger.
-    For ratio 4: brovey/gsa/bdsd_pc/awlp 36, mtf_glp_hpm 56."""
+    tiles equals ``pansharpen`` on the whole image: the MS upsampling's or the method's own
+    filter, whichever is larger. Ratio 4, geometric: 24 for brovey/gsa/bdsd_pc/awlp, 48 for
+    mtf_glp_hpm (toolbox phase: 36 and 60)."""
     ratio = check_ratio(ratio)
-    return max(_round_up(interp23tap_halo(ratio) + ratio // 2, ratio), apply_halo_px(method, ratio))
+    return _round_up(max(upsample_halo(ratio, check_phase(phase)), apply_halo_px(method, ratio, phase)),
+                     ratio)
 
 
 def _check_method(method: str) -> None:
@@ -65,13 +76,26 @@ def _check_pair(ms_lr: np.ndarray, pan: np.ndarray, ratio: int) -> None:
                         "check the resolution ratio or clip both rasters to the same extent")
 
 
+def _band_mean(x: np.ndarray) -> np.ndarray:
+    """Mean of each band over its valid (non-NaN) pixels."""
+    return np.nanmean(x, axis=(-2, -1)) if np.isnan(x).any() else x.mean(axis=(-2, -1))
+
+
+def _band_std(x: np.ndarray) -> np.ndarray:
+    if np.isnan(x).any():
+        return np.nanstd(x, axis=(-2, -1), ddof=1)
+    return x.std(axis=(-2, -1), ddof=1)
+
+
 # --------------------------------------------------------------------------- fit
 def fit(method: str, ms_lr: np.ndarray, pan: np.ndarray, ratio: int = 4, sensor: str = "generic",
-        weights: Optional[Sequence[float]] = None) -> Dict:
+        weights: Optional[Sequence[float]] = None, phase: str = "geometric") -> Dict:
     """Global parameters of ``method`` from the whole image (or a representative window/overview
-    at the same ratio). ``weights`` are the Brovey band weights (default: equal)."""
+    at the same ratio), nodata (NaN) left out. ``weights`` are the Brovey band weights (default:
+    equal)."""
     _check_method(method)
     ratio = check_ratio(ratio)
+    phase = check_phase(phase)
     ms_lr = np.asarray(ms_lr, dtype=np.float64)
     pan = np.asarray(pan, dtype=np.float64)
     _check_pair(ms_lr, pan, ratio)
@@ -80,67 +104,98 @@ def fit(method: str, ms_lr: np.ndarray, pan: np.ndarray, ratio: int = 4, sensor:
         w = np.full(nb, 1.0 / nb) if weights is None else np.asarray(weights, dtype=np.float64)
         if w.shape != (nb,):
             raise UserError(f"Brovey needs one weight per MS band ({nb}), got {len(w)}")
-        return {"method": method, "weights": w.tolist()}
-    ms_up = interp23tap(ms_lr, ratio)
+        return {"method": method, "phase": phase, "ratio": ratio, "weights": w.tolist()}
+    ms_lr, pan = _mask_nodata(ms_lr, pan, ratio)
+    if np.isnan(pan).all():
+        raise UserError("every pixel of the MS or the PAN is nodata: nothing to fit")
+    # the toolbox pads its interp23tap circularly: its fits see that padding
+    ms_up = upsample(ms_lr, ratio, phase, circular=phase == "toolbox")
     if method == "gsa":
-        return _fit_gsa(ms_lr, ms_up, pan, ratio)
-    if method == "mtf_glp_hpm":
-        return _fit_glp(ms_up, pan, ratio, sensor)
-    if method == "bdsd_pc":
-        return _fit_bdsd_pc(ms_up, pan, ratio, sensor)
-    return _fit_awlp(ms_up, pan, ratio)
+        params = _fit_gsa(ms_lr, ms_up, pan, ratio, phase)
+    elif method == "mtf_glp_hpm":
+        params = _fit_glp(ms_up, pan, ratio, sensor)
+    elif method == "bdsd_pc":
+        params = _fit_bdsd_pc(ms_up, pan, ratio, sensor, phase)
+    else:
+        params = _fit_awlp(ms_up, pan, ratio)
+    return {"method": method, "phase": phase, "ratio": ratio, **params}
 
 
-def _fit_gsa(ms_lr, ms_up, pan, ratio):
+def _mask_nodata(ms_lr: np.ndarray, pan: np.ndarray, ratio: int):
+    """NaN in every band of an MS pixel where one band is nodata, and in the PAN under it (and
+    the MS over an all-nodata PAN block), so every fit sees the same valid area."""
+    valid = nodata_free(ms_lr, pan, ratio)
+    if valid is None:
+        return ms_lr, pan
+    h, w = ms_lr.shape[1:]
+    ms_ok = valid.reshape(h, ratio, w, ratio).any(axis=(1, 3))
+    return np.where(ms_ok, ms_lr, np.nan), np.where(valid, pan, np.nan)
+
+
+def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
+    """Pixels (flattened) where every band of every array is a number."""
+    ok = None
+    for a in arrays:
+        a_ok = np.isfinite(a.reshape(-1, a.shape[-2] * a.shape[-1])).all(axis=0)
+        ok = a_ok if ok is None else ok & a_ok
+    return ok
+
+
+def _fit_gsa(ms_lr, ms_up, pan, ratio, phase):
     """GSA (Aiazzi 2007): intensity = regression of a low-passed, decimated PAN on the LR MS;
     injection gains g_b = cov(I, MS_b) / var(I) (toolbox GS/GSA.m)."""
-    mu_up = ms_up.mean(axis=(1, 2))
-    lr0 = ms_lr - ms_lr.mean(axis=(1, 2), keepdims=True)
-    pan_lr = decimate(atrous_lowpass(pan - pan.mean()), ratio)
-    design = np.concatenate([lr0.reshape(lr0.shape[0], -1).T, np.ones((lr0[0].size, 1))], axis=1)
-    alpha = np.linalg.lstsq(design, pan_lr.ravel(), rcond=None)[0]
-    intensity = np.tensordot(alpha[:-1], ms_up - mu_up[:, None, None], axes=1) + alpha[-1]
-    i0 = (intensity - intensity.mean()).ravel()
+    nb = ms_lr.shape[0]
+    lr0 = ms_lr - _band_mean(ms_lr)[:, None, None]
+    pan_lr = decimate(atrous_lowpass(pan - _band_mean(pan), ratio), ratio, phase)
+    rows = _finite_rows(lr0, pan_lr)
+    lr0 = lr0.reshape(nb, -1)[:, rows]
+    design = np.concatenate([lr0.T, np.ones((lr0.shape[1], 1))], axis=1)
+    alpha = np.linalg.lstsq(design, pan_lr.ravel()[rows], rcond=None)[0]
+    hr = _finite_rows(ms_up, pan)
+    ms_hr = ms_up.reshape(nb, -1)[:, hr]
+    mu_up = ms_hr.mean(axis=1)
+    intensity = alpha[:-1] @ (ms_hr - mu_up[:, None]) + alpha[-1]
+    i0 = intensity - intensity.mean()
     var_i = i0.var(ddof=1)
-    g = [np.cov(i0, (ms_up[b] - mu_up[b]).ravel())[0, 1] / var_i for b in range(ms_up.shape[0])]
-    return {"method": "gsa", "alpha": alpha.tolist(), "ms_mean": mu_up.tolist(),
-            "pan_mean": float(pan.mean()), "intensity_mean": float(intensity.mean()), "gains": g}
+    g = [np.cov(i0, ms_hr[b] - mu_up[b])[0, 1] / var_i for b in range(nb)]
+    return {"alpha": alpha.tolist(), "ms_mean": mu_up.tolist(), "pan_mean": float(pan.ravel()[hr].mean()),
+            "intensity_mean": float(intensity.mean()), "gains": g}
 
 
 def _fit_glp(ms_up, pan, ratio, sensor):
     """MTF-GLP-HPM: PAN histogram-matched to each band (mean and std against the Gaussian
     low-passed PAN), as in toolbox GLP/MTF_GLP_HPM.m."""
     s = get_sensor(sensor)
-    return {"method": "mtf_glp_hpm", "sensor": s.name, "ratio": ratio,
-            "gains_nyq": s.ms_gains(ms_up.shape[0]).tolist(),
-            "pan_mean": float(pan.mean()), "pan_lp_std": float(lp_filter_gauss(pan, ratio).std(ddof=1)),
-            "ms_mean": ms_up.mean(axis=(1, 2)).tolist(), "ms_std": ms_up.std(axis=(1, 2), ddof=1).tolist()}
+    return {"sensor": s.name, "gains_nyq": s.ms_gains(ms_up.shape[0]).tolist(),
+            "pan_mean": float(_band_mean(pan)), "pan_lp_std": float(_band_std(lp_filter_gauss(pan, ratio))),
+            "ms_mean": _band_mean(ms_up).tolist(), "ms_std": _band_std(ms_up).tolist()}
 
 
-def _fit_bdsd_pc(ms_up, pan, ratio, sensor):
+def _fit_bdsd_pc(ms_up, pan, ratio, sensor, phase):
     """BDSD-PC (Vivone 2019): per band, least squares at reduced scale with physical sign
     constraints (PAN gain >= 0, MS gains <= 0), solved as NNLS (toolbox BDSD/BDSD_PC.m)."""
     s = get_sensor(sensor)
     nb = ms_up.shape[0]
     gt = imresize(ms_up, 1.0 / ratio)
     ms_lr = mtf_filter(gt, s.ms_gains(nb), ratio)
-    pan_lr = decimate(mtf_filter(pan[None], [s.gnyq_pan], ratio), ratio)[0]
-    h = np.concatenate([pan_lr.reshape(1, -1), ms_lr.reshape(nb, -1)]).T
+    pan_lr = decimate(mtf_filter(pan[None], [s.gnyq_pan], ratio), ratio, phase)[0]
+    rows = _finite_rows(gt, ms_lr, pan_lr)
+    h = np.concatenate([pan_lr.reshape(1, -1), ms_lr.reshape(nb, -1)])[:, rows].T
     sign = -np.ones(nb + 1)
     sign[0] = 1.0
     gamma = np.empty((nb + 1, nb))
     for b in range(nb):
-        beta, _ = optimize.nnls(h * sign, (gt[b] - ms_lr[b]).ravel())
+        beta, _ = optimize.nnls(h * sign, (gt[b] - ms_lr[b]).ravel()[rows])
         gamma[:, b] = beta * sign
-    return {"method": "bdsd_pc", "gamma": gamma.tolist()}
+    return {"gamma": gamma.tolist()}
 
 
 def _fit_awlp(ms_up, pan, ratio):
     """AWLP (Otazu 2005, toolbox version): PAN histogram-matched to each band against a
     bicubically degraded PAN."""
     pan_lr_up = imresize(imresize(pan, 1.0 / ratio), float(ratio))
-    return {"method": "awlp", "pan_mean": float(pan.mean()), "pan_lr_std": float(pan_lr_up.std(ddof=1)),
-            "ms_mean": ms_up.mean(axis=(1, 2)).tolist(), "ms_std": ms_up.std(axis=(1, 2), ddof=1).tolist()}
+    return {"pan_mean": float(_band_mean(pan)), "pan_lr_std": float(_band_std(pan_lr_up)),
+            "ms_mean": _band_mean(ms_up).tolist(), "ms_std": _band_std(ms_up).tolist()}
 
 
 # --------------------------------------------------------------------------- apply
@@ -175,7 +230,7 @@ def _apply_gsa(p, ms_up, pan):
 
 
 def _apply_glp(p, ms_up, pan):
-    ratio = int(p["ratio"])
+    ratio, phase = int(p["ratio"]), p["phase"]
     scale = np.asarray(p["ms_std"]) / p["pan_lp_std"]
     offset = np.asarray(p["ms_mean"]) - scale * p["pan_mean"]
     gains = p["gains_nyq"]
@@ -184,9 +239,10 @@ def _apply_glp(p, ms_up, pan):
     for b, g in enumerate(gains):
         if g not in lowpassed:  # the MTF-GLP low-pass of PAN, once per distinct MTF gain
             lp = mtf_filter(pan[None], [g], ratio)
-            lowpassed[g] = (interp23tap(decimate(lp, ratio), ratio)[0], gaussian_fir(g, ratio).sum())
-        # PAN equalised to band b is affine in PAN: filter PAN once, then map (interp23tap keeps
-        # constants exactly, the windowed MTF kernel scales them by its sum)
+            lowpassed[g] = (upsample(decimate(lp, ratio, phase), ratio, phase)[0],
+                            gaussian_fir(g, ratio).sum())
+        # PAN equalised to band b is affine in PAN: filter PAN once, then map (the upsampling
+        # keeps constants exactly, the windowed MTF kernel scales them by its sum)
         lp, kernel_sum = lowpassed[g]
         pan_b = scale[b] * pan + offset[b]
         pan_lp_b = scale[b] * lp + offset[b] * kernel_sum
@@ -205,7 +261,7 @@ def _apply_bdsd_pc(p, ms_up, pan):
 
 def _apply_awlp(p, ms_up, pan):
     scale = np.asarray(p["ms_std"]) / p["pan_lr_std"]
-    detail = pan - atrous_lowpass(pan)  # histogram matching is affine: details just scale
+    detail = pan - atrous_lowpass(pan, int(p["ratio"]))  # histogram matching is affine: details just scale
     intensity_ratio = ms_up / (ms_up.mean(axis=0) + _EPS)
     return ms_up + scale[:, None, None] * detail * intensity_ratio
 
@@ -216,23 +272,40 @@ _APPLY: Dict[str, Callable] = {"brovey": _apply_brovey, "gsa": _apply_gsa, "mtf_
 
 # --------------------------------------------------------------------------- convenience
 def pansharpen_tile(params: Dict, ms_lr_tile: np.ndarray, pan_tile: np.ndarray, ratio: int) -> np.ndarray:
-    """Upsample the MS tile (interp23tap) and fuse. Read tiles with ``halo_px`` context whose
-    PAN origin is a multiple of ``ratio``; crop the halo from the result."""
+    """Upsample the MS tile (at the parameters' phase) and fuse; NaN where the PAN or the MS
+    pixel under a PAN pixel is nodata. Read tiles with ``halo_px`` context whose PAN origin is a
+    multiple of ``ratio``; crop the halo from the result."""
     ratio = check_ratio(ratio)
-    _check_pair(np.asarray(ms_lr_tile), np.asarray(pan_tile), ratio)
-    return apply(params, interp23tap(ms_lr_tile, ratio), pan_tile)
+    ms_lr_tile = np.asarray(ms_lr_tile, dtype=np.float64)
+    pan_tile = np.asarray(pan_tile, dtype=np.float64)
+    _check_pair(ms_lr_tile, pan_tile, ratio)
+    fused = apply(params, upsample(ms_lr_tile, ratio, params["phase"]), pan_tile)
+    valid = nodata_free(ms_lr_tile, pan_tile, ratio)
+    if valid is not None:
+        fused[:, ~valid] = np.nan
+    return fused
+
+
+def nodata_free(ms_lr: np.ndarray, pan: np.ndarray, ratio: int) -> Optional[np.ndarray]:
+    """PAN-grid mask of pixels whose PAN value and MS pixel (every band) are numbers; None when
+    all are (the usual case, nothing to mask)."""
+    ms_ok = np.isfinite(ms_lr).all(axis=0)
+    pan_ok = np.isfinite(pan)
+    if ms_ok.all() and pan_ok.all():
+        return None
+    return pan_ok & np.repeat(np.repeat(ms_ok, ratio, axis=0), ratio, axis=1)
 
 
 def pansharpen(method: str, ms_lr: np.ndarray, pan: np.ndarray, ratio: int = 4, sensor: str = "generic",
-               weights: Optional[Sequence[float]] = None) -> np.ndarray:
+               weights: Optional[Sequence[float]] = None, phase: str = "geometric") -> np.ndarray:
     """Whole image in memory: fit + upsample + apply. Returns float64 DN (B, H, W)."""
-    params = fit(method, ms_lr, pan, ratio, sensor, weights)
+    params = fit(method, ms_lr, pan, ratio, sensor, weights, phase)
     return pansharpen_tile(params, ms_lr, pan, ratio)
 
 
 def pansharpen_tiled(method: str, ms_lr: np.ndarray, pan: np.ndarray, ratio: int = 4,
                      sensor: str = "generic", tile: int = 256, params: Optional[Dict] = None,
-                     weights: Optional[Sequence[float]] = None,
+                     weights: Optional[Sequence[float]] = None, phase: str = "geometric",
                      progress: Optional[Callable[[float], None]] = None,
                      is_cancelled: Optional[Callable[[], bool]] = None) -> np.ndarray:
     """Reference tiled driver: fit once globally, then apply tile by tile with ``halo_px``.
@@ -241,9 +314,10 @@ def pansharpen_tiled(method: str, ms_lr: np.ndarray, pan: np.ndarray, ratio: int
     ratio = check_ratio(ratio)
     ms_lr = np.asarray(ms_lr, dtype=np.float64)
     pan = np.asarray(pan, dtype=np.float64)
-    params = params or fit(method, ms_lr, pan, ratio, sensor, weights)
+    params = params or fit(method, ms_lr, pan, ratio, sensor, weights, phase)
     out = np.empty((ms_lr.shape[0],) + pan.shape)
-    for t in iter_tiles(pan.shape, tile, halo_px(method, ratio), ratio, progress, is_cancelled):
+    halo = halo_px(method, ratio, params["phase"])
+    for t in iter_tiles(pan.shape, tile, halo, ratio, progress, is_cancelled):
         res = pansharpen_tile(params, ms_lr[:, t.lr_read[0], t.lr_read[1]], pan[t.read], ratio)
         out[:, t.write[0], t.write[1]] = res[:, t.crop[0], t.crop[1]]
     return out

@@ -5,9 +5,24 @@ here uses a padding that depends only on pixels near the edge (replicate or half
 symmetric), so a tile that touches the image edge is padded exactly like the whole image and
 tiled runs equal untiled runs. Where the reference toolbox pads differently this is listed
 in the package docstring (``models/pansharpening/__init__.py``).
+
+Nodata: NaN marks a missing value. The filters ignore NaN pixels and renormalise their weights
+over the valid ones (normalised convolution, what GDAL's resampling does with nodata), so a
+nodata border neither darkens nor brightens the valid pixels next to it.
+
+Phase (where a low-resolution pixel lands on the high-resolution grid), for ``upsample`` and
+``decimate``:
+- ``"geometric"``: MS pixel edges on PAN pixel edges, as GDAL georeferences a pair that shares an
+  origin. MS pixel k covers PAN pixels r*k .. r*k + r-1, its centre is PAN coordinate
+  r*k + (r-1)/2 (pixel-centre indexing): 4k + 1.5 for ratio 4.
+- ``"toolbox"``: the phase of Vivone's toolbox (interp23tap, nearest decimation): MS pixel k at
+  PAN pixel r*k + floor(r/2), 4k + 2 for ratio 4. Right for images degraded the toolbox's way
+  (the quality tool's reduced-resolution protocol); half a PAN pixel off on real pairs. For an
+  odd ratio both phases are the same.
 """
+import math
 from dataclasses import dataclass
-from typing import Sequence, Tuple
+from typing import Callable, Sequence, Tuple
 
 import numpy as np
 from scipy import ndimage, signal
@@ -15,6 +30,9 @@ from scipy import ndimage, signal
 from ..errors import UserError
 
 MTF_TAPS = 41  # size of the toolbox's MTF-matched Gaussian FIR kernels
+PHASES = ("geometric", "toolbox")
+MAX_RATIO = 16
+MIN_SUPPORT = 0.1  # normalised convolution: below this share of valid weight the result is NaN
 
 
 @dataclass(frozen=True)
@@ -56,9 +74,33 @@ def get_sensor(name: str) -> Sensor:
 
 def check_ratio(ratio: int) -> int:
     ratio = int(ratio)
-    if ratio < 2 or ratio & (ratio - 1):
-        raise UserError(f"resolution ratio {ratio} is not supported: use a power of two (2, 4, 8)")
+    if not 2 <= ratio <= MAX_RATIO:
+        raise UserError(f"resolution ratio {ratio} is not supported: the MS pixel must be 2 to "
+                        f"{MAX_RATIO} times the PAN pixel")
     return ratio
+
+
+def check_phase(phase: str) -> str:
+    if phase not in PHASES:
+        raise UserError(f"unknown phase {phase!r}; use one of {', '.join(PHASES)}")
+    return phase
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n & (n - 1) == 0
+
+
+def nan_aware(op: Callable[[np.ndarray], np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Apply the linear operator ``op`` ignoring NaN pixels: op(x * valid) / op(valid), NaN where
+    the valid pixels carry less than MIN_SUPPORT of the weight. Plain ``op(x)`` without NaN."""
+    x = np.asarray(x, dtype=np.float64)
+    valid = np.isfinite(x)
+    if valid.all():
+        return op(x)
+    num = op(np.where(valid, x, 0.0))
+    den = op(valid.astype(np.float64))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > MIN_SUPPORT, num / den, np.nan)
 
 
 # --------------------------------------------------------------------------- MTF kernels
@@ -99,14 +141,24 @@ def mtf_filter(stack: np.ndarray, gains: Sequence[float], ratio: int) -> np.ndar
     for b, g in enumerate(gains):
         if g not in cache:
             cache[g] = gaussian_fir(float(g), ratio)
-        out[b] = filter_replicate(stack[b].astype(np.float64), cache[g])
+        out[b] = nan_aware(lambda band: filter_replicate(band, cache[g]), stack[b])
     return out
 
 
-def decimate(stack: np.ndarray, ratio: int) -> np.ndarray:
-    """Keep one pixel in ``ratio`` (MATLAB imresize(..., 1/ratio, 'nearest') picks offset r/2)."""
+def decimate(stack: np.ndarray, ratio: int, phase: str = "geometric") -> np.ndarray:
+    """One value per ``ratio`` x ``ratio`` block, at the MS pixel's position for ``phase``:
+    toolbox: the pixel at offset floor(r/2) (MATLAB imresize(..., 1/ratio, 'nearest'));
+    geometric: the block's centre, i.e. the centre pixel (odd ratio) or the mean of the 2 x 2
+    centre pixels (even ratio)."""
     o = ratio // 2
-    return stack[..., o::ratio, o::ratio]
+    if check_phase(phase) == "toolbox" or ratio % 2:
+        return stack[..., o::ratio, o::ratio]
+
+    def centre_mean(x):
+        return (x[..., o - 1::ratio, o - 1::ratio] + x[..., o - 1::ratio, o::ratio]
+                + x[..., o::ratio, o - 1::ratio] + x[..., o::ratio, o::ratio]) / 4
+
+    return nan_aware(centre_mean, stack)
 
 
 # --------------------------------------------------------------------------- 23-tap interpolator
@@ -114,10 +166,14 @@ _CDF23_HALF = 2.0 * np.array([0.305334091185, -0.072698593239, 0.021809577942,
                               -0.005192756653, 0.000807762146, -0.000060081482])
 
 
-def _midpoints(x: np.ndarray) -> np.ndarray:
+def _pad_last(x: np.ndarray, width: int, circular: bool) -> np.ndarray:
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(width, width)], mode="wrap" if circular else "edge")
+
+
+def _midpoints(x: np.ndarray, circular: bool = False) -> np.ndarray:
     """Half-sample values between x[j-1] and x[j] for j = 0..n along the last axis."""
     k = len(_CDF23_HALF)
-    xp = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(k, k)], mode="edge")
+    xp = _pad_last(x, k, circular)
     n = x.shape[-1]
     mid = np.zeros(x.shape[:-1] + (n + 1,), dtype=np.float64)
     for m, a in enumerate(_CDF23_HALF):
@@ -126,9 +182,9 @@ def _midpoints(x: np.ndarray) -> np.ndarray:
     return mid
 
 
-def _upsample2_last(x: np.ndarray, first: bool) -> np.ndarray:
+def _upsample2_last(x: np.ndarray, first: bool, circular: bool) -> np.ndarray:
     n = x.shape[-1]
-    mid = _midpoints(x)
+    mid = _midpoints(x, circular)
     y = np.empty(x.shape[:-1] + (2 * n,), dtype=np.float64)
     if first:  # samples land on odd positions (MATLAB 2:2:end)
         y[..., 1::2] = x
@@ -139,23 +195,85 @@ def _upsample2_last(x: np.ndarray, first: bool) -> np.ndarray:
     return y
 
 
-def interp23tap(stack: np.ndarray, ratio: int) -> np.ndarray:
-    """Upsample (B, h, w) by ``ratio`` with the 23-tap CDF polynomial kernel (toolbox
-    interp23tap.m), so LR pixel k lands on HR pixel ratio*k + ratio/2. Edge replication instead
-    of the toolbox's circular padding."""
+def interp23tap(stack: np.ndarray, ratio: int, circular: bool = False) -> np.ndarray:
+    """Upsample (B, h, w) by a power-of-two ``ratio`` with the 23-tap CDF polynomial kernel
+    (toolbox interp23tap.m), so LR pixel k lands on HR pixel ratio*k + ratio/2 (the toolbox
+    phase). Edge replication, or the toolbox's circular padding with ``circular``."""
     ratio = check_ratio(ratio)
+    if not _is_power_of_two(ratio):
+        raise UserError(f"interp23tap needs a power-of-two ratio, not {ratio}")
     x = np.asarray(stack, dtype=np.float64)
     first = True
     for _ in range(int(np.log2(ratio))):
-        x = _upsample2_last(x, first)
-        x = np.swapaxes(_upsample2_last(np.swapaxes(x, -1, -2), first), -1, -2)
+        x = _upsample2_last(x, first, circular)
+        x = np.swapaxes(_upsample2_last(np.swapaxes(x, -1, -2), first, circular), -1, -2)
         first = False
     return x
 
 
-def interp23tap_halo(ratio: int) -> int:
-    """PAN pixels of context each side that interp23tap needs (11 taps per dyadic stage)."""
-    return 11 * (ratio - 1)
+# The 23-tap kernel is 12-point Lagrange interpolation evaluated half-way between samples; the
+# geometric upsampler evaluates the same polynomial at each HR pixel's own position.
+_LAGRANGE_NODES = np.arange(-5, 7)  # 12 nodes: base-5 .. base+6 around the interval [base, base+1]
+
+
+def _lagrange_weights(f: float) -> np.ndarray:
+    """Weights of the 12 nodes for the value at base + f (0 <= f < 1); exact at f = 0."""
+    w = np.ones(len(_LAGRANGE_NODES))
+    for i, t in enumerate(_LAGRANGE_NODES):
+        for s in _LAGRANGE_NODES:
+            if s != t:
+                w[i] *= (f - s) / (t - s)
+    return w
+
+
+def _phase_offsets(ratio: int, phase: str) -> np.ndarray:
+    """Position of HR pixel r*k + j in LR pixels, minus k, for j = 0..r-1."""
+    j = np.arange(ratio)
+    if phase == "geometric":
+        return (j + 0.5) / ratio - 0.5
+    return (j - ratio // 2) / ratio
+
+
+def _lagrange_upsample_last(x: np.ndarray, offsets: np.ndarray, circular: bool) -> np.ndarray:
+    """One 12-tap correlation per output phase along the last axis, edges replicated (or
+    wrapped): HR pixel r*k + j = sum_m w_j[m] x[k + base_j - 5 + m]."""
+    n, r = x.shape[-1], len(offsets)
+    out = np.empty(x.shape[:-1] + (n * r,), dtype=np.float64)
+    for j, u in enumerate(offsets):
+        base = math.floor(u)
+        # correlate1d centres the 12 taps on index 6: tap m reads x[i + m - 6 - origin]
+        out[..., j::r] = ndimage.correlate1d(x, _lagrange_weights(u - base), axis=-1,
+                                             mode="wrap" if circular else "nearest",
+                                             origin=-(base + 1))
+    return out
+
+
+def upsample(stack: np.ndarray, ratio: int, phase: str = "geometric",
+             circular: bool = False) -> np.ndarray:
+    """Upsample the MS (B, h, w) onto the PAN grid with the toolbox's 23-tap polynomial kernel
+    at the given phase (see the module docstring). ``toolbox`` with a power-of-two ratio is
+    exactly the toolbox's interp23tap; otherwise each HR pixel takes the 12-point Lagrange
+    interpolation (the polynomial the 23-tap kernel samples) at its own position, so any whole
+    ratio works. NaN pixels are ignored (normalised). ``circular``: the toolbox's padding."""
+    ratio = check_ratio(ratio)
+    phase = check_phase(phase)
+    if phase == "toolbox" and _is_power_of_two(ratio):
+        return nan_aware(lambda x: interp23tap(x, ratio, circular), stack)
+    offsets = _phase_offsets(ratio, phase)
+
+    def both_axes(x):
+        x = _lagrange_upsample_last(x, offsets, circular)
+        return np.swapaxes(_lagrange_upsample_last(np.swapaxes(x, -1, -2), offsets, circular), -1, -2)
+
+    return nan_aware(both_axes, stack)
+
+
+def upsample_halo(ratio: int, phase: str = "geometric") -> int:
+    """PAN pixels of context each side that ``upsample`` needs: 11 taps per dyadic stage for
+    interp23tap, 6 LR pixels for the Lagrange kernel."""
+    if phase == "toolbox" and _is_power_of_two(ratio):
+        return 11 * (ratio - 1) + ratio // 2
+    return 6 * ratio
 
 
 # --------------------------------------------------------------------------- MATLAB imresize
@@ -191,11 +309,12 @@ def _resize_matrix(n_in: int, scale: float) -> np.ndarray:
 
 
 def imresize(stack: np.ndarray, scale: float) -> np.ndarray:
-    """MATLAB imresize(img, scale) (bicubic, antialiasing) for (B, H, W) or (H, W)."""
+    """MATLAB imresize(img, scale) (bicubic, antialiasing) for (B, H, W) or (H, W). Its pixel
+    centres follow the geometric convention (pixel edges of both grids meet at the image edge)."""
     x = np.asarray(stack, dtype=np.float64)
     mr = _resize_matrix(x.shape[-2], scale)
     mc = _resize_matrix(x.shape[-1], scale)
-    return np.einsum("ij,...jk,lk->...il", mr, x, mc, optimize=True)
+    return nan_aware(lambda v: np.einsum("ij,...jk,lk->...il", mr, v, mc, optimize=True), x)
 
 
 def upsample_bicubic(ms_lr: np.ndarray, ratio: int) -> np.ndarray:
@@ -204,21 +323,45 @@ def upsample_bicubic(ms_lr: np.ndarray, ratio: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- other low-passes
-_BINOMIAL17 = np.array([1, 16, 120, 560, 1820, 4368, 8008, 11440, 12870, 11440, 8008, 4368,
-                        1820, 560, 120, 16, 1], dtype=np.float64) / 65536.0
+_B5 = np.array([1, 4, 6, 4, 1], dtype=np.float64) / 16.0
 
 
-def atrous_lowpass(img: np.ndarray) -> np.ndarray:
-    """Approximation of the toolbox's 2-level undecimated wavelet (ndwt2_working/indwt2_working
-    with the [1 4 6 4 1]/16 filters, details zeroed): the 5-tap filter applied twice on analysis
-    and twice on synthesis, i.e. the 17-tap binomial kernel, along both axes."""
-    out = ndimage.correlate1d(np.asarray(img, dtype=np.float64), _BINOMIAL17, axis=-1, mode="reflect")
-    return ndimage.correlate1d(out, _BINOMIAL17, axis=-2, mode="reflect")
+def atrous_levels(ratio: int) -> int:
+    return math.ceil(math.log2(ratio))
 
 
-ATROUS_HALO = 8
+def _ndwt_lowpass_last(x: np.ndarray, levels: int) -> np.ndarray:
+    """The toolbox's undecimated wavelet low-pass along the last axis, edges included: each
+    analysis level extends its input half-sample symmetrically by 4 and keeps the full-size
+    convolution (n + 4 values, no holes in the filter); synthesis convolves back and keeps the
+    central part (ndwt2_working / indwt2_working with details zeroed)."""
+    for _ in range(levels):
+        xp = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(4, 4)], mode="symmetric")
+        x = sum(w * xp[..., m:m + xp.shape[-1] - 4] for m, w in enumerate(_B5))
+    for _ in range(levels):
+        x = sum(w * x[..., m:m + x.shape[-1] - 4] for m, w in enumerate(_B5))
+    return x
+
+
+def atrous_lowpass(img: np.ndarray, ratio: int = 4) -> np.ndarray:
+    """Low-pass of the toolbox's "a trous" wavelet (ceil(log2 ratio) levels of the [1 4 6 4 1]/16
+    filter, details zeroed), edge handling as the toolbox's: away from the edges it is the
+    (4 * levels + 1)-tap binomial kernel, 17 taps for ratio 4."""
+    levels = atrous_levels(ratio)
+
+    def both_axes(x):
+        x = _ndwt_lowpass_last(x, levels)
+        return np.swapaxes(_ndwt_lowpass_last(np.swapaxes(x, -1, -2), levels), -1, -2)
+
+    return nan_aware(both_axes, img)
+
+
+def atrous_halo(ratio: int) -> int:
+    """Pixels of context each side ``atrous_lowpass`` needs (2 per filtering, 2 per level)."""
+    return 4 * atrous_levels(ratio)
 
 
 def lp_filter_gauss(img: np.ndarray, ratio: int) -> np.ndarray:
     """Toolbox LPfilterGauss: fixed 0.3 Nyquist gain (kernel width uses N, not N-1)."""
-    return filter_replicate(np.asarray(img, dtype=np.float64), gaussian_fir(0.3, ratio, use_n_minus_1=False))
+    kernel = gaussian_fir(0.3, ratio, use_n_minus_1=False)
+    return nan_aware(lambda x: filter_replicate(x, kernel), img)

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import UserError
-from .filters import decimate, get_sensor, imresize, interp23tap, mtf_filter, check_ratio
+from .filters import check_phase, check_ratio, decimate, get_sensor, imresize, mtf_filter, upsample
 
 BORDER_CUT = 21  # toolbox dim_cut at reduced resolution
 Q_BLOCK = 32
@@ -222,13 +222,15 @@ def d_lambda(fused: np.ndarray, ms_up: np.ndarray, block: int = Q_BLOCK, p: int 
     return float((total / (nb * (nb - 1) / 2)) ** (1.0 / p))
 
 
-def d_s(fused: np.ndarray, ms_up: np.ndarray, pan: np.ndarray, ratio: int, block: int = Q_BLOCK, q: int = 1) -> float:
+def d_s(fused: np.ndarray, ms_up: np.ndarray, pan: np.ndarray, ratio: int, block: int = Q_BLOCK, q: int = 1,
+        phase: str = "geometric") -> float:
     """Spatial distortion: change of the band-to-PAN UQI between full scale and a degraded
-    PAN (interp23tap(imresize(PAN, 1/ratio))) (toolbox D_s, Toolbox 1.0 mode)."""
+    PAN (upsample(imresize(PAN, 1/ratio))) (toolbox D_s, Toolbox 1.0 mode; the toolbox
+    upsamples with its own phase, ``phase="toolbox"``)."""
     fused, ms_up, pan = _f64(fused), _f64(ms_up), _f64(pan)
     _same_shape(fused, ms_up)
     _check_blocks(fused.shape, block)
-    pan_filt = interp23tap(imresize(pan, 1.0 / ratio)[None], ratio)[0]
+    pan_filt = upsample(imresize(pan, 1.0 / ratio)[None], ratio, phase)[0]
     total = 0.0
     for b in range(fused.shape[0]):
         q_high = _uqi_blocks(fused[b], pan, block)
@@ -238,31 +240,50 @@ def d_s(fused: np.ndarray, ms_up: np.ndarray, pan: np.ndarray, ratio: int, block
 
 
 def full_resolution_indices(fused: np.ndarray, ms_lr: np.ndarray, pan: np.ndarray, ratio: int,
-                            sensor: str, block: int = Q_BLOCK) -> Dict[str, float]:
-    """D_lambda, D_s, QNR, D_lambda (Khan) and HQNR of a fused image against its inputs."""
+                            sensor: str, block: int = Q_BLOCK, phase: str = "geometric") -> Dict[str, float]:
+    """D_lambda, D_s, QNR, D_lambda (Khan) and HQNR of a fused image against its inputs. The MS
+    is upsampled at ``phase``: geometric for a real georeferenced pair (the fused image is on
+    that grid), toolbox to reproduce the toolbox on its own data."""
     ratio = check_ratio(ratio)
-    ms_up = interp23tap(ms_lr, ratio)
+    ms_up = upsample(ms_lr, ratio, check_phase(phase))
     dl = d_lambda(fused, ms_up, block)
-    ds = d_s(fused, ms_up, pan, ratio, block)
+    ds = d_s(fused, ms_up, pan, ratio, block, phase=phase)
     dlk = d_lambda_khan(fused, ms_up, ratio, sensor, block)
     return {"D_lambda": dl, "D_s": ds, "QNR": (1 - dl) * (1 - ds),
             "D_lambda_K": dlk, "HQNR": (1 - dlk) * (1 - ds)}
 
 
 # --------------------------------------------------------------------------- reduced resolution
-def reduced_resolution_pair(ms_lr: np.ndarray, pan: np.ndarray, ratio: int, sensor: str
+# How the PAN is degraded in the reduced-resolution (Wald) protocol:
+# "bicubic": MATLAB bicubic imresize, as the toolbox's resize_images does (the default, so
+#            figures compare with published tables); "mtf": the PAN's MTF filter, then
+#            decimation (like the MS).
+PAN_DEGRADATIONS = ("bicubic", "mtf")
+
+
+def reduced_resolution_pair(ms_lr: np.ndarray, pan: np.ndarray, ratio: int, sensor: str,
+                            pan_degradation: str = "bicubic"
                             ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Wald protocol: MTF-matched blur then decimation of both MS and PAN by ``ratio``.
+    """Wald protocol as the toolbox's resize_images: the MS blurred with its MTF filters and
+    decimated (nearest, the toolbox's phase), the PAN by ``pan_degradation``.
 
     Returns (ms_lr_reduced, pan_reduced, reference) where the reference is the original MS.
+    Fuse the reduced pair with ``phase="toolbox"``: its MS pixel k sits on reference pixel
+    ratio*k + ratio/2.
     """
     ratio = check_ratio(ratio)
+    if pan_degradation not in PAN_DEGRADATIONS:
+        raise UserError(f"unknown PAN degradation {pan_degradation!r}; use one of "
+                        f"{', '.join(PAN_DEGRADATIONS)}")
     ms_lr, pan = _f64(ms_lr), _f64(pan)
     if pan.shape[-2:] != (ms_lr.shape[-2] * ratio, ms_lr.shape[-1] * ratio):
         raise UserError(f"PAN {pan.shape[-2:]} is not {ratio} x the MS size {ms_lr.shape[-2:]}")
     s = get_sensor(sensor)
-    ms_red = decimate(mtf_filter(ms_lr, s.ms_gains(ms_lr.shape[0]), ratio), ratio)
-    pan_red = decimate(mtf_filter(pan[None], [s.gnyq_pan], ratio), ratio)[0]
+    ms_red = decimate(mtf_filter(ms_lr, s.ms_gains(ms_lr.shape[0]), ratio), ratio, "toolbox")
+    if pan_degradation == "bicubic":
+        pan_red = imresize(pan, 1.0 / ratio)
+    else:
+        pan_red = decimate(mtf_filter(pan[None], [s.gnyq_pan], ratio), ratio, "toolbox")[0]
     return ms_red, pan_red, ms_lr
 
 

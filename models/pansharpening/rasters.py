@@ -1,12 +1,15 @@
 """Pansharpening of rasters on disk: check the PAN/MS pair, put the MS on a grid aligned with
 the PAN, and fuse tile by tile (or strip by strip) into a GeoTIFF on the PAN grid.
 
-The MS may have another extent, resolution or CRS: GDAL warps it (cubic; nearest when the grids
-already line up, so nothing changes) onto the *low-resolution grid aligned with the PAN*: the
-PAN's origin and CRS, pixel = ratio x the PAN pixel. The ratio is derived from the pixel sizes
-and must be close to an integer. Global statistics come from ``classical.fit`` on the whole
-image, or on an averaged overview for big rasters; each tile is then fused with those
-parameters and the core's halo, so tiles equal the untiled result. Weighted Brovey is computed
+The MS may have another extent, resolution or CRS, or be shifted by a fraction of a pixel: GDAL
+warps it (cubic, to Float32, nodata outside the MS; not at all when the grids already line up)
+onto the *low-resolution grid aligned with the PAN*: the PAN's origin and CRS, pixel = ratio x
+the PAN pixel, so MS pixel k covers PAN pixels ratio*k .. ratio*k + ratio-1 and the core
+upsamples it at the geometric phase. The ratio is derived from the pixel sizes and must be
+close to an integer. Nodata (the rasters' nodata values, NaN) is read as NaN: the core leaves it
+out of the fits and the output is nodata there. Global statistics come from ``classical.fit``
+on the whole image, or on an averaged overview for big rasters; each tile is then fused with
+those parameters and the core's halo, so tiles equal the untiled result. Weighted Brovey is computed
 the way GDAL's pansharpening VRT does it: GDAL upsamples the MS (cubic) and the pointwise
 Brovey runs in float32 on large strips, several strips at once.
 """
@@ -51,10 +54,15 @@ class Pair:
     lr_offset: tuple[int, int]  # (col, row) of the aligned grid inside lr_source
     ms_data_type: int
     warnings: list
+    lr_nodata: tuple = ()  # nodata value of each band of lr_source (None: none)
 
     @property
     def band_count(self) -> int:
         return self.ms.band_count
+
+    @property
+    def ms_has_nodata(self) -> bool:
+        return any(v is not None for v in self.lr_nodata)
 
     def open_lr(self) -> gdal.Dataset:
         return gdal.Open(self.lr_source)
@@ -72,9 +80,19 @@ class Pair:
                           resample_alg=gdal.GRIORA_Cubic)
         if out is not None:
             kwargs["buf_obj"] = out.reshape((self.band_count,) + out.shape[-2:])
-        out = ds.ReadAsArray(col0 + ox, row0 + oy, w, h, band_list=list(range(1, self.band_count + 1)),
+        bands = list(range(1, self.band_count + 1))
+        out = ds.ReadAsArray(col0 + ox, row0 + oy, w, h, band_list=bands,
                              buf_type=gdal.GDT_Float32, **kwargs)
-        return out.reshape((self.band_count,) + out.shape[-2:])
+        out = out.reshape((self.band_count,) + out.shape[-2:])
+        if not upsample:
+            return _nodata_to_nan(out, self.lr_nodata)
+        if self.ms_has_nodata:  # nodata where the MS pixel under a PAN pixel is nodata
+            lr = _nodata_to_nan(ds.ReadAsArray(col0 + ox, row0 + oy, w, h, band_list=bands,
+                                               buf_type=gdal.GDT_Float32).reshape(self.band_count, h, w),
+                                self.lr_nodata)
+            invalid = np.repeat(np.repeat(np.isnan(lr).any(axis=0), self.ratio, 0), self.ratio, 1)
+            out[:, invalid] = np.nan
+        return out
 
     def read_pan(self, ds: gdal.Dataset, row0: int, row1: int, col0: int, col1: int,
                  out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -87,7 +105,7 @@ class Pair:
                                                 buf_type=gdal.GDT_Float32, buf_obj=out)
         if (r1, c1) != (row1, col1):
             block = np.pad(block, ((0, row1 - r1), (0, col1 - c1)), mode="edge")
-        return block
+        return _nodata_to_nan(block[None], self.pan.nodata)[0]
 
     def read_all(self, max_pan_pixels: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         """(ms_lr, pan) of the whole aligned grid, averaged down by a whole factor when the PAN
@@ -110,8 +128,17 @@ class Pair:
         pan = pan_ds.GetRasterBand(1).ReadAsArray(
             0, 0, min(size[1], self.pan.width), min(size[0], self.pan.height),
             buf_xsize=w * self.ratio, buf_ysize=h * self.ratio, buf_type=gdal.GDT_Float32,
-            resample_alg=gdal.GRIORA_Average)
-        return ms.reshape((self.band_count, h, w)), pan
+            resample_alg=gdal.GRIORA_Average)  # GDAL's average leaves nodata out
+        return (_nodata_to_nan(ms.reshape((self.band_count, h, w)), self.lr_nodata),
+                _nodata_to_nan(pan[None], self.pan.nodata)[0])
+
+
+def _nodata_to_nan(block: np.ndarray, nodata) -> np.ndarray:
+    """(bands, rows, cols) float block with each band's nodata value replaced by NaN, in place."""
+    for band, value in zip(block, nodata):
+        if value is not None and not math.isnan(value):
+            band[band == np.float32(value)] = np.nan
+    return block
 
 
 def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
@@ -130,13 +157,13 @@ def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
         raise UserError(f"the PAN raster {pan_path} is rotated; warp it to a north-up grid "
                         "first (gdalwarp).")
     warnings = []
-    same_crs = grids.same_crs(pan.projection, ms.projection)
-    if not same_crs and not (pan.projection and ms.projection):
+    crs_match = grids.same_crs(pan.projection, ms.projection)
+    if not crs_match and not (pan.projection and ms.projection):
         warnings.append("Warning: PAN or MS has no CRS; both are taken to be in the same "
                         "coordinates.")
-        same_crs = True
+        crs_match = True
     pan_res = abs(pan.geotransform[1])
-    if same_crs:
+    if crs_match:
         ms_gt = ms.geotransform
         ms_bounds = _bounds(ms_gt, ms.width, ms.height)
     else:
@@ -160,7 +187,7 @@ def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
     lr_w, lr_h = -(-pan.width // ratio), -(-pan.height // ratio)
     lr_gt = (pan.geotransform[0], pan.geotransform[1] * ratio, 0.0,
              pan.geotransform[3], 0.0, pan.geotransform[5] * ratio)
-    offset = _aligned_offset(ms.geotransform, lr_gt, pan_res) if same_crs else None
+    offset = _aligned_offset(ms.geotransform, lr_gt, pan_res) if crs_match else None
     if offset is not None and (offset[0] < 0 or offset[1] < 0 or offset[0] + lr_w > ms.width
                                or offset[1] + lr_h > ms.height):
         offset = None  # aligned, but the MS does not cover the whole PAN: warp (fills nodata)
@@ -171,10 +198,11 @@ def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
         source = f"/vsimem/rsai_pansharpen_{os.getpid()}_{id(pan)}.vrt"
         gdal.Warp(source, ms_ds, format="VRT", dstSRS=pan.projection or None,
                   outputBounds=bounds, width=lr_w, height=lr_h, resampleAlg="cubic",
-                  multithread=True)
+                  outputType=gdal.GDT_Float32, dstNodata=raster.FLOAT_NODATA, multithread=True)
         lr_offset = (0, 0)
+    lr_nodata = raster.raster_info(gdal.Open(source)).nodata
     return Pair(pan_path, ms_path, pan, ms, ratio, lr_w, lr_h, source, lr_offset,
-                ms_ds.GetRasterBand(1).DataType, warnings)
+                ms_ds.GetRasterBand(1).DataType, warnings, lr_nodata)
 
 
 def _bounds(gt, width, height):
@@ -227,7 +255,13 @@ def _gdal_type(pair: Pair, output_type: str) -> int:
     return gdal.GDT_Float32 if output_type == "float32" else pair.ms_data_type
 
 
+def _output_nodata(data_type: int) -> float:
+    return raster.FLOAT_NODATA if data_type in (gdal.GDT_Float32, gdal.GDT_Float64) else 0
+
+
 def _cast(block: np.ndarray, data_type: int) -> np.ndarray:
+    """The output block in the output type, NaN (nodata) as the output's nodata value."""
+    block = np.where(np.isnan(block), _output_nodata(data_type), block)
     if data_type == gdal.GDT_Float32:
         return block.astype(np.float32, copy=False)
     dtype = np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(data_type))
@@ -238,8 +272,8 @@ def _cast(block: np.ndarray, data_type: int) -> np.ndarray:
 
 
 def _create_output(pair: Pair, path: str, data_type: int, band_names: Sequence[str]):
-    nodata = raster.FLOAT_NODATA if data_type in (gdal.GDT_Float32, gdal.GDT_Float64) else 0
-    return raster.create_like(pair.pan, path, pair.band_count, data_type, nodata, band_names)
+    return raster.create_like(pair.pan, path, pair.band_count, data_type,
+                              _output_nodata(data_type), band_names)
 
 
 def _band_names(pair: Pair) -> list[str]:
@@ -252,23 +286,24 @@ def pansharpen_classical(pair: Pair, method: str, output: str, sensor: str = "ge
                          tile: int = TILE, threads: int = 0,
                          progress: Callable[[float], None] = no_progress,
                          is_cancelled: Callable[[], bool] = never_cancelled,
-                         log: Callable[[str], None] = print) -> dict:
+                         log: Callable[[str], None] = print, params: Optional[dict] = None) -> dict:
     """Fuse with a classical method into ``output`` (GeoTIFF on the PAN grid). Returns the
-    fitted parameters."""
+    fitted parameters; ``params`` (from an earlier ``classical.fit``) skips the fit."""
     raster.check_output_path(output, [pair.pan_path, pair.ms_path])
     data_type = _gdal_type(pair, output_type)
     if method == "brovey":
-        params = classical.fit("brovey", np.zeros((pair.band_count, 1, 1)),
-                               np.zeros((pair.ratio, pair.ratio)), pair.ratio, sensor, weights)
+        params = params or classical.fit("brovey", np.zeros((pair.band_count, 1, 1)),
+                                         np.zeros((pair.ratio, pair.ratio)), pair.ratio, sensor, weights)
         _brovey_strips(pair, params, output, data_type, threads, progress, is_cancelled)
         return params
-    ms_fit, pan_fit = pair.read_all(FIT_MAX_PAN_PIXELS)
-    if pan_fit.shape[0] < pair.lr_height * pair.ratio:
-        log(f"Global statistics from an overview of {pan_fit.shape[1]} x {pan_fit.shape[0]} PAN "
-            "pixels (the raster is large)")
-    params = classical.fit(method, ms_fit, pan_fit, pair.ratio, sensor, weights)
-    del ms_fit, pan_fit
-    halo = classical.halo_px(method, pair.ratio)
+    if params is None:
+        ms_fit, pan_fit = pair.read_all(FIT_MAX_PAN_PIXELS)
+        if pan_fit.shape[0] < pair.lr_height * pair.ratio:
+            log(f"Global statistics from an overview of {pan_fit.shape[1]} x {pan_fit.shape[0]} "
+                "PAN pixels (the raster is large)")
+        params = classical.fit(method, ms_fit, pan_fit, pair.ratio, sensor, weights)
+        del ms_fit, pan_fit
+    halo = classical.halo_px(method, pair.ratio, params["phase"])
     shape = (pair.lr_height * pair.ratio, pair.lr_width * pair.ratio)
     out = _create_output(pair, output, data_type, _band_names(pair))
     lr, pan_ds = pair.open_lr(), gdal.Open(pair.pan_path)
@@ -327,6 +362,7 @@ def _brovey_strips(pair, params, output, data_type, threads, progress, is_cancel
     weights = np.asarray(params["weights"], dtype=np.float32)
     threads = threads or os.cpu_count() or 1
     out = _create_output(pair, output, data_type, _band_names(pair))
+    nodata = _output_nodata(data_type) if pair.ms_has_nodata or pair.pan.nodata[0] is not None else None
     rows = _strip_rows(pair, out.dataset.GetRasterBand(1).GetBlockSize()[1])
     starts = list(range(0, height, rows))
 
@@ -346,7 +382,10 @@ def _brovey_strips(pair, params, output, data_type, threads, progress, is_cancel
         ms_up = pair.read_ms(lr, lr0, lr1, 0, pair.lr_width, upsample=True,
                              out=ms_buf[:, :(lr1 - lr0) * r])
         pan = pair.read_pan(gdal.Open(pair.pan_path), y0, y1, 0, width, out=pan_buf[:y1 - y0])
-        return buf, _brovey_inplace(weights, ms_up[:, :y1 - y0, :width], pan)
+        fused = _brovey_inplace(weights, ms_up[:, :y1 - y0, :width], pan)
+        if nodata is not None:  # NaN where MS or PAN is nodata, as the output's nodata value
+            np.copyto(fused, nodata, where=np.isnan(fused))
+        return buf, fused
 
     with raster.committed_outputs([out]), ThreadPoolExecutor(threads) as pool:
         try:
@@ -376,20 +415,30 @@ def check_model_bands(pair: Pair, model_bands: int) -> None:
                         "choose a classical METHOD, which takes any band count.")
 
 
+def check_model_ratio(pair: Pair, model) -> None:
+    ratio = getattr(model, "ratio", 4)
+    if pair.ratio != ratio:
+        raise UserError(f"the MS pixel is {pair.ratio} x the PAN pixel but this model was trained "
+                        f"at ratio {ratio}; choose a classical METHOD for this pair.")
+
+
 def pansharpen_deep(pair: Pair, model, model_bands: int, output: str, scale: float,
                     output_type: str = "float32", device=None, tile: int = 512,
                     progress: Callable[[float], None] = no_progress,
-                    is_cancelled: Callable[[], bool] = never_cancelled) -> None:
+                    is_cancelled: Callable[[], bool] = never_cancelled,
+                    warn: Optional[Callable[[str], None]] = None) -> None:
     """Fuse with a loaded ADWM network (whole-image statistics, tiled inference when the PAN is
-    bigger than ``tile``). ``scale`` maps DN to the network's 0..1 range."""
+    bigger than ``tile``). ``scale`` maps DN to the network's 0..1 range; ``warn`` hears when
+    the network's output had to be clamped a lot."""
     from .adwm import pansharpen_adwm
     raster.check_output_path(output, [pair.pan_path, pair.ms_path])
     check_model_bands(pair, model_bands)
+    check_model_ratio(pair, model)
     data_type = _gdal_type(pair, output_type)
     ms, pan = pair.read_all()
     big = max(pan.shape) > tile
     fused = pansharpen_adwm(model, ms, pan, scale=scale, tile=tile if big else None,
-                            progress=progress, is_cancelled=is_cancelled, device=device)
+                            progress=progress, is_cancelled=is_cancelled, device=device, warn=warn)
     out = _create_output(pair, output, data_type, _band_names(pair))
     with raster.committed_outputs([out]):
         out.write(_cast(fused[:, :pair.pan.height, :pair.pan.width], data_type), 0, 0)

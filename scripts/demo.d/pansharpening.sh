@@ -12,4 +12,4 @@ scripts/qgis_process run rsai:pansharpening_quality -- FUSED="$out/pansharpened_
   PAN="$ps_pan" MS="$ps_ms" MODE=0 SENSOR=1 OUTPUT_TABLE="$out/pansharpening_quality.csv" \
   >/dev/null 2>&1
 echo "Full-resolution quality of GSA ($out/pansharpening_quality.csv):"
-sed 's/,/	/; s/^/  /' "$out/pansharpening_quality.csv"
+cut -d, -f1,2 "$out/pansharpening_quality.csv" | sed 's/,/	/; s/^/  /'

@@ -5,6 +5,8 @@ import pytest
 from rsai_toolbox.models.pansharpening import filters as F
 from rsai_toolbox.models.pansharpening import metrics as M
 
+import toolbox_reference as T
+
 
 @pytest.fixture
 def image():
@@ -94,6 +96,64 @@ def test_interp23tap_interpolates_and_keeps_constants():
     assert np.allclose(F.interp23tap(np.full((1, 6, 6), 7.0), 4), 7.0, atol=1e-7)
 
 
+@pytest.mark.parametrize("ratio", [2, 3, 4, 8])
+def test_geometric_upsampling_puts_ms_pixel_k_at_its_footprint_centre(ratio):
+    """Pixel edges on pixel edges: MS pixel k covers PAN pixels r*k .. r*k+r-1, so a single
+    bright MS pixel is centred on PAN coordinate r*k + (r-1)/2 (the toolbox phase: r*k + r/2)."""
+    ms = np.zeros((1, 20, 20))
+    ms[0, 9, 10] = 1.0
+    for phase, shift in (("geometric", 0.0), ("toolbox", 0.5 * (1 - ratio % 2))):
+        up = F.upsample(ms, ratio, phase)[0]
+        ys, xs = np.mgrid[:up.shape[0], :up.shape[1]]
+        centre = ((up * ys).sum() / up.sum(), (up * xs).sum() / up.sum())
+        expected = (ratio * 9 + (ratio - 1) / 2 + shift, ratio * 10 + (ratio - 1) / 2 + shift)
+        assert np.allclose(centre, expected, atol=1e-9)
+
+
+def test_geometric_upsampling_is_exact_for_polynomials_and_tileable():
+    """The 12-point Lagrange kernel reproduces polynomials up to degree 11 at the geometric
+    positions, and needs only ``upsample_halo`` of context."""
+    k = np.arange(30.0)
+    ms = np.add.outer(0.01 * k ** 3, k ** 2)[None]
+    up = F.upsample(ms, 4)[0]
+    u = (np.arange(120) + 0.5) / 4 - 0.5
+    halo = F.upsample_halo(4)
+    assert np.abs(up - np.add.outer(0.01 * u ** 3, u ** 2))[halo:-halo, halo:-halo].max() < 1e-9
+    part = F.upsample(ms[:, 5:25, 3:27], 4)[0]
+    assert np.allclose(part[halo:-halo, halo:-halo], up[20 + halo:100 - halo, 12 + halo:108 - halo])
+
+
+def test_toolbox_upsampling_is_the_toolbox_interp23tap():
+    x = np.random.default_rng(7).uniform(0, 100, size=(2, 12, 10))
+    assert np.array_equal(F.upsample(x, 4, "toolbox"), F.interp23tap(x, 4))
+    assert np.allclose(F.interp23tap(x, 4, circular=True), T.interp23tap(x, 4), atol=1e-10)
+
+
+def test_atrous_lowpass_has_the_toolbox_wavelet_edges():
+    """Equal to ndwt2_working + indwt2_working (details zeroed) everywhere, edges included;
+    the 17-tap binomial kernel away from them."""
+    img = np.random.default_rng(8).uniform(0, 1000, size=(37, 52))
+    ours = F.atrous_lowpass(img, 4)
+    assert np.allclose(ours, T.lp_filter(img, 4), atol=1e-9)
+    binomial = np.convolve(np.convolve([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]), np.convolve([1, 4, 6, 4, 1], [1, 4, 6, 4, 1])) / 16 ** 4
+    inner = sum(w * img[:, m:m + 52 - 16] for m, w in enumerate(binomial))
+    inner = sum(w * inner[m:m + 37 - 16] for m, w in enumerate(binomial))
+    assert np.allclose(ours[8:-8, 8:-8], inner, atol=1e-9)
+    assert np.allclose(F.atrous_lowpass(img, 2), T.lp_filter(img, 2), atol=1e-9)
+
+
+def test_filters_ignore_nodata():
+    """NaN pixels are left out and the weights renormalised: a constant image with holes and a
+    NaN frame stays constant wherever a value comes out."""
+    img = np.full((1, 24, 24), 700.0)
+    img[:, :3] = np.nan
+    img[:, 10:12, 5:9] = np.nan
+    for out in (F.upsample(img, 4), F.upsample(img, 4, "toolbox"), F.mtf_filter(img, [0.3], 4),
+                F.atrous_lowpass(img[0]), F.imresize(img, 0.5), F.decimate(img, 4)):
+        finite = np.isfinite(out)
+        assert finite.mean() > 0.5 and np.allclose(out[finite], 700.0)
+
+
 def test_mtf_kernel_gain_at_nyquist():
     """The MTF kernel's frequency response at the MS Nyquist frequency is the sensor gain."""
     h = F.gaussian_fir(0.3, 4)
@@ -115,11 +175,16 @@ def test_full_resolution_indices_of_the_upsampled_ms(image):
     assert res["HQNR"] == pytest.approx((1 - res["D_lambda_K"]) * (1 - res["D_s"]))
 
 
-def test_reduced_resolution_pair_shapes(image):
+def test_reduced_resolution_pair_shapes_and_protocols(image):
     pan = F.interp23tap(image, 4).mean(axis=0)
     ms_r, pan_r, ref = M.reduced_resolution_pair(image, pan, 4, "WV3")
     assert ms_r.shape == (8, 16, 16) and pan_r.shape == (64, 64) and ref is not None
     assert ref.shape == image.shape
+    assert np.array_equal(pan_r, F.imresize(pan, 0.25))  # default: the toolbox's bicubic PAN
+    _, pan_m, _ = M.reduced_resolution_pair(image, pan, 4, "WV3", "mtf")
+    assert np.array_equal(pan_m, F.mtf_filter(pan[None], [0.14], 4)[0, 2::4, 2::4])
+    with pytest.raises(Exception, match="PAN degradation"):
+        M.reduced_resolution_pair(image, pan, 4, "WV3", "gaussian")
 
 
 def test_border_cut_matches_toolbox_indexing():
