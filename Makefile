@@ -3,12 +3,15 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: setup demo test test-unit bench clean deps package
+.PHONY: setup setup-demo demo test test-unit bench clean deps package
 
-setup:  ## QGIS from the distribution when missing, then .venv with the dependencies
-	bash scripts/setup_env.sh
+setup:  ## QGIS from the distribution when missing, then .venv with everything the tests need
+	bash scripts/setup_env.sh test
 
-demo: setup  ## run the tools headless on generated sample inputs
+setup-demo:  ## QGIS when missing, then .venv with the small set only (requirements/demo.txt: no PyTorch)
+	bash scripts/setup_env.sh demo
+
+demo: setup-demo  ## run the tools headless on generated sample inputs (no PyTorch needed)
 	bash scripts/demo.sh
 
 test: setup  ## every test: core units, algorithms inside QGIS, qgis_process end to end

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 import urllib.parse
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -37,10 +38,62 @@ _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _CHUNK = 1 << 20
 _TOFU_FILE = "tofu.json"
 _OPEN_REVISION = "pinned-at-first-download"
+REACH_TIMEOUT_S = 1.5  # how long a download waits to learn that the server cannot be reached
+
+
+class WeightsUnavailable(UserError):
+    """The weights are not cached and cannot be downloaded now (offline, no network, the server
+    refused). The message says how to prefetch them; a tool adds how it takes a local file."""
 
 
 def _is_offline_env() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def unreachable_reason(url: str, timeout: float = REACH_TIMEOUT_S) -> str | None:
+    """Why the server of ``url`` cannot be reached, or None when it answers an https request
+    (any HTTP status) within ``timeout`` seconds. Asked before a download, so that a machine
+    without a network learns it at once instead of after the HTTP client's retries. Proxies
+    set in the environment are used, as for the download itself."""
+    import requests
+
+    parts = urllib.parse.urlsplit(url)
+    root = f"{parts.scheme}://{parts.netloc}/"
+    outcome: dict[str, str] = {}
+
+    def ask() -> None:
+        try:
+            requests.head(root, timeout=timeout, allow_redirects=False).close()
+            outcome["answer"] = ""
+        except requests.exceptions.SSLError:
+            outcome["error"] = "the secure connection failed (a proxy or firewall in between?)"
+        except requests.exceptions.Timeout:
+            outcome["error"] = f"no answer within {timeout:g} s"
+        except requests.exceptions.ConnectionError:
+            outcome["error"] = "no connection (no network, or the name does not resolve)"
+        except Exception as e:  # anything else the http stack raises: not reachable either
+            outcome["error"] = type(e).__name__
+
+    worker = threading.Thread(target=ask, daemon=True)  # bounds name resolution too
+    worker.start()
+    worker.join(timeout)
+    if "answer" in outcome:
+        return None
+    return f"{parts.hostname}: " + outcome.get("error", f"no answer within {timeout:g} s")
+
+
+INSTALL_HINT = ("Install it from the menu Plugins > Remote Sensing AI Toolbox > Install "
+                "dependencies… (headless: the tool rsai:install_dependencies).")
+
+
+def _huggingface_hub():
+    """The huggingface_hub module, or a UserError that says how to install it."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise UserError("huggingface_hub is needed for models on the Hugging Face Hub but is not "
+                        f"installed in QGIS's Python. {INSTALL_HINT}") from None
+    return huggingface_hub
 
 
 def format_size(n: float) -> str:
@@ -104,6 +157,7 @@ class WeightsSource:
     filename: str | None = None  # path inside the repo
     url: str | None = None  # authors' own hosting (https), alternative to repo_id
     sha256: str | None = None  # None => trust on first use (recorded at first download)
+    size: int | None = None  # bytes, when the card states it (shown before downloading)
 
     def __post_init__(self) -> None:
         if self.sha256 is not None:
@@ -111,6 +165,9 @@ class WeightsSource:
             if not _HEX64.match(sha):
                 raise UserError(f"weights sha256 {self.sha256!r} is not 64 hexadecimal digits.")
             object.__setattr__(self, "sha256", sha)
+        if self.size is not None and (isinstance(self.size, bool) or not isinstance(self.size, int)
+                                      or self.size < 0):
+            raise UserError(f"weights size {self.size!r} must be a whole number of bytes.")
         if self.repo_id is not None:
             if self.url is not None:
                 raise UserError("a weights source has either repo_id (Hugging Face) or url, not both.")
@@ -151,7 +208,7 @@ class WeightsSource:
                             "or null to pin the repo's current commit at the first download.")
         values = {}
         for k, v in d.items():
-            if v is not None and not isinstance(v, str):
+            if v is not None and not isinstance(v, str) and k != "size":
                 raise UserError(f"weights source key {k!r} must be a string, got {type(v).__name__}.")
             values[k] = v
         return cls(**values)
@@ -247,7 +304,8 @@ class WeightsStore:
             progress(1.0)
             return path
         if self.offline:
-            raise UserError(self._not_cached_message(source))
+            raise WeightsUnavailable(self._not_cached_message(source))
+        self._check_reachable(source)
         if source.is_hub:
             path = self._download_hub(source, progress, is_cancelled)
         else:
@@ -255,6 +313,34 @@ class WeightsStore:
         self._verify(source, path)
         progress(1.0)
         return path
+
+    def _check_reachable(self, source: WeightsSource) -> None:
+        reason = unreachable_reason(self.endpoint if source.is_hub else source.url)
+        if reason is not None:
+            raise WeightsUnavailable(self._not_cached_message(source, f"cannot be reached ({reason})"))
+
+    def remote_size(self, source: WeightsSource) -> int | None:
+        """The file's size in bytes before downloading it: the card's ``size``, else what the
+        server states (Hub file metadata, an https HEAD); None when offline, not stated, or the
+        Hub source's commit is still open."""
+        if source.size is not None:
+            return source.size
+        if (self.offline or source.revision_open
+                or unreachable_reason(self.endpoint if source.is_hub else source.url)):
+            return None
+        try:
+            if source.is_hub:
+                hub = _huggingface_hub()
+                url = hub.hf_hub_url(source.repo_id, source.filename, revision=source.revision,
+                                     endpoint=self.endpoint)
+                return hub.get_hf_file_metadata(url, timeout=5).size
+            import requests
+
+            with requests.head(source.url, allow_redirects=True, timeout=5) as r:
+                length = r.headers.get("Content-Length")
+                return int(length) if r.status_code == 200 and length else None
+        except Exception:  # no answer or no size: the size is simply not known
+            return None
 
     def pinned(self, source: WeightsSource) -> WeightsSource | None:
         """``source`` with the commit recorded at its first download (None before it); sources
@@ -318,8 +404,7 @@ class WeightsStore:
 
     def _cached_unverified(self, source: WeightsSource) -> Path | None:
         if source.is_hub:
-            from huggingface_hub import hf_hub_download
-
+            hf_hub_download = _huggingface_hub().hf_hub_download
             try:
                 p = hf_hub_download(
                     source.repo_id, source.filename, revision=source.revision,
@@ -332,12 +417,13 @@ class WeightsStore:
         p = self._url_path(source)
         return p if p.is_file() else None
 
-    def _not_cached_message(self, source: WeightsSource) -> str:
+    def _not_cached_message(self, source: WeightsSource, why: str = "") -> str:
+        where = "the Hub" if source.is_hub else "the weights server"
+        state = f"{where} {why}" if why else "this machine is offline (offline setting or HF_HUB_OFFLINE)"
         return (
-            f"the weights {source.describe()} are not cached and this machine is offline. "
-            "Prefetch them: run the tool rsai:download_model with this model on a connected machine "
-            f"(using the same cache folder {self.cache_dir}), or copy the weights file here and pass "
-            "it as a local weights file."
+            f"the weights {source.describe()} are not cached and {state}. Prefetch them: run the "
+            "tool rsai:download_model with this model on a connected machine, then copy its cache "
+            f"folder here ({self.cache_dir}; the cache folder is a setting of the provider)."
         )
 
     # -- verification -------------------------------------------------------------------------
@@ -412,7 +498,8 @@ class WeightsStore:
         if pinned is not None:
             return self.fetch(pinned, progress, is_cancelled)
         if self.offline:
-            raise UserError(self._not_cached_message(source))
+            raise WeightsUnavailable(self._not_cached_message(source))
+        self._check_reachable(source)
         commit = self._current_commit(source)
         pinned = replace(source, revision=commit)
         path = self._cached_unverified(pinned) or self._download_hub(pinned, progress, is_cancelled)
@@ -431,7 +518,7 @@ class WeightsStore:
         return path
 
     def _current_commit(self, source: WeightsSource) -> str:
-        from huggingface_hub import HfApi
+        HfApi = _huggingface_hub().HfApi
 
         try:
             commit = HfApi(endpoint=self.endpoint).model_info(source.repo_id).sha
@@ -445,7 +532,7 @@ class WeightsStore:
 
     # -- downloads ----------------------------------------------------------------------------
     def _download_hub(self, source: WeightsSource, progress, is_cancelled) -> Path:
-        from huggingface_hub import hf_hub_download
+        hf_hub_download = _huggingface_hub().hf_hub_download
 
         self.log(f"downloading {source.describe()} from {self.endpoint} into {self._hf_cache}")
         bar = _progress_bar_class(progress, is_cancelled)
@@ -458,8 +545,8 @@ class WeightsStore:
             self._remove_incomplete(source)
             raise
         except Exception as e:  # huggingface_hub and http client errors, explained below
-            raise UserError(f"could not download {source.describe()} from {self.endpoint}: "
-                            f"{_hub_failure(e, source)}. {_OFFLINE_HINT}") from None
+            raise WeightsUnavailable(f"could not download {source.describe()} from {self.endpoint}: "
+                                     f"{_hub_failure(e, source)}. {_OFFLINE_HINT}") from None
         path = Path(p)
         self.log(f"downloaded {source.describe()} ({format_size(path.stat().st_size)})")
         return path
@@ -500,7 +587,7 @@ class WeightsStore:
                             if total:
                                 progress(min(done / total, 1.0))
                 except requests.RequestException as e:
-                    raise UserError(
+                    raise WeightsUnavailable(
                         f"could not download {source.describe()}: {type(e).__name__}. Check the network "
                         "connection, or prefetch with rsai:download_model on a connected machine."
                     ) from None
@@ -520,7 +607,7 @@ class WeightsStore:
 
 
 _OFFLINE_HINT = ("If this machine has no internet access, prefetch the weights with "
-                 "rsai:download_model on a connected machine, or pass the weights file as a local file.")
+                 "rsai:download_model on a connected machine and copy its cache folder here.")
 
 
 def _hub_failure(error: Exception, source: WeightsSource) -> str:

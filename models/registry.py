@@ -74,13 +74,16 @@ def resolve_card(reference: str, store: WeightsStore, extra_dirs: Iterable[Path]
 def resolve(reference: str, store: WeightsStore, extra_dirs: Iterable[Path] = (),
             progress: Callable[[float], None] | None = None,
             is_cancelled: Callable[[], bool] | None = None,
-            tasks: Iterable[str] | None = None) -> ResolvedModel:
+            tasks: Iterable[str] | None = None,
+            local_weights: str | Path | None = None) -> ResolvedModel:
     """Card and weights; ``tasks`` limits what the calling tool can run (checked before any
-    download)."""
+    download); ``local_weights``, a file already on disk, replaces the card's source."""
     card = resolve_card(reference, store, extra_dirs, progress, is_cancelled)
     if tasks is not None and card.task not in tasks:
         raise UserError(f"{card.id} is a {card.task} model, which this tool cannot run "
                         f"(it runs {', '.join(tasks)} models). {card.description}")
+    if local_weights:
+        card = card.with_local_weights(Path(local_weights))
     return ResolvedModel(card, weights_path(card, store, progress, is_cancelled))
 
 

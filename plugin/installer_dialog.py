@@ -1,13 +1,14 @@
-"""The dependency installer dialog: what is missing, CPU or CUDA builds, pip's output as it
-runs (QProcess, so QGIS stays responsive) and a cancel button. The logic is
-plugin/dependencies.py; the Processing tool rsai:install_dependencies runs the same plan."""
+"""The dependency installer dialog: which set (everything, or onnxruntime only for ONNX
+models), what is missing, CPU or CUDA builds, pip's output as it runs (QProcess, so QGIS stays
+responsive), a cancel button, and a failure explained in plain words with the next step. The
+logic is installer/; the Processing tool rsai:install_dependencies runs the same plan."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
-from qgis.PyQt.QtCore import QCoreApplication, QProcess, QProcessEnvironment, pyqtSignal
+from qgis.PyQt.QtCore import QCoreApplication, QProcess, QProcessEnvironment, Qt, pyqtSignal
 from qgis.PyQt.QtGui import QFont
 from qgis.PyQt.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButtonBox,
                                  QFormLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
@@ -15,7 +16,8 @@ from qgis.PyQt.QtWidgets import (QButtonGroup, QCheckBox, QDialog, QDialogButton
                                  QTreeWidgetItem, QVBoxLayout)
 
 from ..models.errors import UserError
-from . import dependencies
+from ..installer import dependencies
+from ..installer.failures import explain
 
 
 def tr(text: str) -> str:
@@ -31,16 +33,33 @@ class InstallerDialog(QDialog):
         self.process: QProcess | None = None
         self.plan: dependencies.InstallPlan | None = None
         self.exit_code: int | None = None
+        self.output: list[str] = []  # pip's output of the current run
+        self.failure = None  # installer.failures.Failure of the last failed run
         self.setWindowTitle(tr("Remote Sensing AI Toolbox: install dependencies"))
         self.resize(980, 680)
         layout = QVBoxLayout(self)
 
         intro = QLabel(tr(
-            "The models run with onnxruntime and PyTorch. Missing packages are installed with "
-            "pip into a folder of the plugin inside your QGIS profile; QGIS's own packages "
-            "(numpy, ...) are kept at their versions."))
+            "Most tools need only onnxruntime and a few small packages; PyTorch is needed by "
+            "Farmland segmentation, the ADWM pansharpening methods and models whose weights are "
+            "not ONNX. Missing packages are installed with pip into a folder of the plugin "
+            "inside your QGIS profile; QGIS's own packages (numpy, ...) are kept as they are."))
         intro.setWordWrap(True)
         layout.addWidget(intro)
+
+        package_set = QGroupBox(tr("Packages"))
+        set_layout = QHBoxLayout(package_set)
+        self.full_set = QRadioButton(tr("Everything, PyTorch included (large)"))
+        self.onnx_set = QRadioButton(tr("onnxruntime only, for ONNX models (small)"))
+        self.set_group = QButtonGroup(self)
+        for button in (self.full_set, self.onnx_set):
+            self.set_group.addButton(button)
+            set_layout.addWidget(button)
+            button.toggled.connect(lambda _checked: self.refresh())
+        set_layout.addStretch(1)
+        self.full_set.setChecked(True)
+        package_set.setVisible(packages is None)  # a caller's own list replaces the sets
+        layout.addWidget(package_set)
 
         self.status = QTreeWidget()
         self.status.setHeaderLabels([tr("Package"), tr("Required"), tr("Installed"), tr("State")])
@@ -91,6 +110,13 @@ class InstallerDialog(QDialog):
         self.log.setFont(QFont("monospace", 9))
         self.log.setPlaceholderText(tr("pip's output appears here."))
         layout.addWidget(self.log, 1)
+        self.explanation = QLabel()
+        self.explanation.setObjectName("rsai_failure")
+        self.explanation.setWordWrap(True)
+        self.explanation.setStyleSheet("background: #fde7e9; padding: 6px; border-radius: 3px;")
+        self.explanation.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.explanation.setVisible(False)
+        layout.addWidget(self.explanation)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
@@ -109,10 +135,20 @@ class InstallerDialog(QDialog):
         layout.addWidget(self.buttons)
         self.refresh()
 
+    def requirements(self) -> list[str]:
+        """The caller's packages, else the chosen set's requirements."""
+        if self.packages is not None:
+            return list(self.packages)
+        return dependencies.read_requirements(dependencies.set_file(self.package_set()))
+
+    def package_set(self) -> str:
+        return dependencies.ONNX_ONLY if self.onnx_set.isChecked() else dependencies.FULL
+
     def refresh(self) -> None:
+        if not hasattr(self, "install_button"):
+            return  # still being built
         self.status.clear()
-        requirements = self.packages if self.packages is not None else None
-        statuses = dependencies.check(requirements)
+        statuses = dependencies.check(self.requirements())
         for s in statuses:
             item = QTreeWidgetItem([s.name, s.requirement, s.installed or "—",
                                     tr("ok") if s.satisfied else tr("missing") if
@@ -127,7 +163,9 @@ class InstallerDialog(QDialog):
         return dependencies.CUDA if self.cuda.isChecked() else dependencies.CPU
 
     def start(self) -> None:
-        requirements = dependencies.missing(self.packages)
+        requirements = dependencies.missing(self.requirements())
+        self.output = []
+        self.explanation.setVisible(False)
         try:
             self.plan = dependencies.make_plan(
                 self.variant(), requirements, self.folder.filePath() or None,
@@ -160,6 +198,7 @@ class InstallerDialog(QDialog):
 
     def _read(self) -> None:
         data = bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace")
+        self.output.append(data)
         self.log.appendPlainText(data.rstrip("\n"))
 
     def _error(self, error) -> None:
@@ -184,7 +223,12 @@ class InstallerDialog(QDialog):
             self.log.appendPlainText(tr("Done: the packages are installed in {} and usable now.")
                                      .format(self.plan.folder))
         else:
-            self.log.appendPlainText(tr("pip stopped with exit code {}.").format(code))
+            self.failure = explain("".join(self.output), code, str(self.plan.folder),
+                                   self.plan.constraints)
+            self.log.appendPlainText("")
+            self.log.appendPlainText(tr(self.failure.message))
+            self.explanation.setText(tr(self.failure.message))
+            self.explanation.setVisible(True)
         self.refresh()
         self.finished_install.emit(code)
 

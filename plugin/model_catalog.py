@@ -28,13 +28,23 @@ def human_size(n: int | None) -> str:
 class ModelRow:
     card: ModelCard
     source: str  # where the weights come from, in words
-    cached: Path | None  # the verified local file, None when not cached
-    size: int | None  # bytes of the cached/local file, None when unknown
+    cached: Path | None  # the verified local file, None when not cached (or not known)
+    size: int | None  # bytes: of the cached/local file, else as the card states; None: unknown
     custom: bool  # a user card (can be deleted from the manager)
+    cache_unknown: str = ""  # why the cache state cannot be read (a package missing), else ""
 
     @property
     def id(self) -> str:
         return self.card.id
+
+    @property
+    def purpose(self) -> str:
+        """What the model is for: the first sentence of the card's description."""
+        text = self.card.description.strip()
+        if not text:
+            return f"{self.card.task} model"
+        end = re.search(r"\.(\s|$)", text)
+        return text[:end.start() + 1] if end else text
 
 
 class ModelCatalog:
@@ -58,11 +68,26 @@ class ModelCatalog:
                 pass
         rows = []
         for card in sorted(self.cards().values(), key=lambda c: c.title.lower()):
-            cached = self.cached(card)
-            rows.append(ModelRow(card, self.describe_source(card), cached,
-                                 cached.stat().st_size if cached else None,
-                                 card.id in custom_ids))
+            try:
+                cached, unknown = self.cached(card), ""
+            except UserError as exc:  # e.g. huggingface_hub is not installed
+                cached, unknown = None, str(exc)
+            size = cached.stat().st_size if cached else (card.weights.size if card.weights
+                                                          else None)
+            rows.append(ModelRow(card, self.describe_source(card), cached, size,
+                                 card.id in custom_ids, unknown))
         return rows
+
+    def remote_sizes(self, rows: list[ModelRow]) -> dict[str, int]:
+        """Sizes the servers state for the rows whose size is unknown (network: call it off the
+        GUI thread). Empty when offline."""
+        sizes = {}
+        for row in rows:
+            if row.size is None and row.card.weights is not None and row.card.local_weights is None:
+                size = self.store.remote_size(row.card.weights)
+                if size is not None:
+                    sizes[row.id] = size
+        return sizes
 
     @staticmethod
     def describe_source(card: ModelCard) -> str:

@@ -1,10 +1,11 @@
 """The plugin object QGIS creates: registers the Processing provider, and the desktop
 menu when there is a desktop (``iface`` is None under qgis_process).
 
-The plugin's own packages folder (plugin/dependencies.py) goes on ``sys.path`` first thing, in
+The plugin's own packages folder (installer/dependencies.py) goes on ``sys.path`` first thing, in
 the constructor that classFactory calls, before any tool can import torch or onnxruntime.
-Missing packages are reported in the message bar with a button to the installer; nothing opens
-a dialog without the user asking (and never under qgis_process).
+Missing packages are reported in the message bar (what is missing, for how many tools) with
+buttons to the installer and to the details; nothing opens a dialog without the user asking
+(and never under qgis_process). Every menu entry opens without the packages.
 """
 
 from pathlib import Path
@@ -13,9 +14,9 @@ from qgis.core import Qgis, QgsApplication
 from qgis.gui import QgsMessageBar
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
-from qgis.PyQt.QtWidgets import QAction, QMenu, QPushButton, QToolButton
+from qgis.PyQt.QtWidgets import QAction, QMenu, QMessageBox, QPushButton, QToolButton
 
-from . import dependencies
+from ..installer import dependencies
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 
@@ -28,6 +29,7 @@ class RsaiPlugin:
     def __init__(self, iface):
         self.iface = iface
         self.provider = None
+        self.examples = None  # the provider of the example graphical models
         self.actions = []
         self.toolbar = None
         self.tools_menu = None
@@ -39,10 +41,13 @@ class RsaiPlugin:
         if self.provider is not None:
             return
         dependencies.activate()
+        from ..processing_provider.example_models import ExampleModelsProvider
         from ..processing_provider.provider import RsaiProvider
 
         self.provider = RsaiProvider()
         QgsApplication.processingRegistry().addProvider(self.provider)
+        self.examples = ExampleModelsProvider()  # after the tools its models use
+        QgsApplication.processingRegistry().addProvider(self.examples)
 
     # -- desktop ------------------------------------------------------------------------------
     @property
@@ -105,26 +110,59 @@ class RsaiPlugin:
         for dialog in self.dialogs:
             dialog.close()
         self.dialogs = []
+        if self.examples is not None:
+            QgsApplication.processingRegistry().removeProvider(self.examples)
+            self.examples = None
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None
 
     # -- what the entries open ----------------------------------------------------------------
-    def report_missing_dependencies(self) -> list[str]:
-        """A message bar warning with an Install… button when runtime packages are missing."""
-        missing = dependencies.missing()
+    def missing_packages(self) -> dict[str, list[str]]:
+        """Each Python package some tool needs that is not installed (or too old), with the
+        tools it stops ("Tool") or the features it removes ("Tool: what")."""
+        needs: dict[str, list[str]] = {}
+        for algorithm in sorted(self.provider.algorithms(), key=lambda a: a.displayName()):
+            for package in algorithm.REQUIRES:
+                needs.setdefault(package, []).append(algorithm.displayName())
+            for package, what in algorithm.OPTIONAL.items():
+                needs.setdefault(package, []).append(f"{algorithm.displayName()}: {what}")
+        return {package: needs[package] for package in dependencies.missing_packages(needs)}
+
+    def report_missing_dependencies(self) -> dict[str, list[str]]:
+        """A short message bar warning (fits a 1280 px window) with Install… and Details…
+        buttons when packages some tools need are missing; returns what is missing."""
+        missing = self.missing_packages()
         if missing and self.iface is not None:
-            bar = self.iface.messageBar()
-            title = tr("Remote Sensing AI Toolbox")
-            text = tr("Python packages the models need are missing: {}.").format(
-                ", ".join(dependencies.requirement_name(m) for m in missing))
-            item = QgsMessageBar.createMessage(title, text)
-            button = QPushButton(tr("Install…"), item)
-            button.setObjectName("rsai_install_button")
-            button.clicked.connect(self.open_installer)
-            item.layout().addWidget(button)
-            bar.pushWidget(item, Qgis.Warning, 0)
+            # Short, to fit beside the docks of a 1280 px window; the packages and the tools
+            # that need them are in the tooltip and behind Details….
+            tools = {tool.split(":")[0] for uses in missing.values() for tool in uses}
+            text = (tr("1 tool needs Python packages that are missing.") if len(tools) == 1
+                    else tr("{} tools need Python packages that are missing.").format(
+                        len(tools)))
+            item = QgsMessageBar.createMessage(tr("Remote Sensing AI Toolbox"), text)
+            item.setToolTip(self.missing_packages_details(missing))
+            for label, name, slot in (
+                    (tr("Install…"), "rsai_install_button", self.open_installer),
+                    (tr("Details…"), "rsai_details_button",
+                     lambda: QMessageBox.information(
+                         self.iface.mainWindow(), tr("Missing Python packages"),
+                         self.missing_packages_details(missing)))):
+                button = QPushButton(label, item)
+                button.setObjectName(name)
+                button.clicked.connect(lambda _checked=False, slot=slot: slot())
+                item.layout().addWidget(button)
+            self.iface.messageBar().pushWidget(item, Qgis.Warning, 0)
         return missing
+
+    @staticmethod
+    def missing_packages_details(missing: dict[str, list[str]]) -> str:
+        lines = [tr("{}, needed by: {}").format(package, "; ".join(uses))
+                 for package, uses in missing.items()]
+        return "\n".join(lines + ["", tr(
+            "Install them from Plugins > Remote Sensing AI Toolbox > Install dependencies… "
+            "(choose 'onnxruntime only, for ONNX models' for a small install without PyTorch). "
+            "The other tools work without them.")])
 
     def open_tool(self, algorithm_id: str):
         import processing
@@ -134,7 +172,7 @@ class RsaiPlugin:
     def open_model_manager(self):
         from .model_manager import ModelManagerDialog
 
-        dialog = ModelManagerDialog(parent=self.iface.mainWindow())
+        dialog = ModelManagerDialog(parent=self.iface.mainWindow(), install=self.open_installer)
         self.dialogs.append(dialog)
         dialog.show()
         return dialog

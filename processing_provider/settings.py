@@ -11,18 +11,18 @@ from qgis.core import QgsApplication
 from processing.core.ProcessingConfig import ProcessingConfig, Setting
 
 from ..models.hub import WeightsStore
+from ..models.runtime.backends import DEVICES
 
 GROUP = "Remote Sensing AI Toolbox"
 DEVICE = "RSAI_DEVICE"
 CACHE_DIR = "RSAI_CACHE_DIR"
 OFFLINE = "RSAI_OFFLINE"
-DEVICE_OPTIONS = ["auto", "cpu", "cuda"]
 
 
 def register() -> None:
     ProcessingConfig.addSetting(Setting(
         GROUP, DEVICE, "Default device for models (auto picks a GPU when there is one)",
-        DEVICE_OPTIONS[0], valuetype=Setting.SELECTION, options=DEVICE_OPTIONS))
+        DEVICES[0], valuetype=Setting.SELECTION, options=list(DEVICES)))
     ProcessingConfig.addSetting(Setting(
         GROUP, CACHE_DIR, "Weights cache folder (empty: inside the QGIS profile)", "",
         valuetype=Setting.FOLDER))
@@ -38,8 +38,11 @@ def unregister() -> None:
 
 
 def default_device() -> str:
-    value = ProcessingConfig.getSetting(DEVICE, readable=True)
-    return value if value in DEVICE_OPTIONS else os.environ.get(DEVICE, "auto")
+    """The setting, else $RSAI_DEVICE, else auto (the device list is the core's: DEVICES)."""
+    for value in (ProcessingConfig.getSetting(DEVICE, readable=True), os.environ.get(DEVICE)):
+        if value in DEVICES:
+            return value
+    return DEVICES[0]
 
 
 def cache_dir() -> Path:
@@ -49,9 +52,10 @@ def cache_dir() -> Path:
     return Path(QgsApplication.qgisSettingsDirPath()) / "rsai" / "weights"
 
 
-def offline() -> bool:
-    return bool(ProcessingConfig.getSetting(OFFLINE)) or os.environ.get(
-        "HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+def offline_setting() -> bool:
+    """The offline option as set in QGIS. Whether a run is offline is decided in one place, the
+    weights store (models/hub.py), which also honours HF_HUB_OFFLINE."""
+    return bool(ProcessingConfig.getSetting(OFFLINE))
 
 
 def user_cards_dir() -> Path:
@@ -60,7 +64,7 @@ def user_cards_dir() -> Path:
 
 
 def weights_store(log=lambda message: None) -> WeightsStore:
-    return WeightsStore(cache_dir(), offline=offline(), log=log)
+    return WeightsStore(cache_dir(), offline=offline_setting(), log=log)
 
 
 def set_offline(value: bool) -> None:

@@ -1,13 +1,13 @@
 """Styles for outputs: a .qml file beside each raster (QGIS loads it as the layer's default
 style, also for outputs of headless runs) and a post-processor that applies it when Processing
-adds the layer to the project."""
+adds the layer to the project, with the layer's name and its place in the layer list."""
 
 from pathlib import Path
 from typing import Sequence
 
 from qgis.core import (QgsColorRampShader, QgsContrastEnhancement,
                        QgsMultiBandColorRenderer, QgsPalettedRasterRenderer,
-                       QgsProcessingLayerPostProcessorInterface, QgsRasterLayer,
+                       QgsProcessingLayerPostProcessorInterface, QgsProject, QgsRasterLayer,
                        QgsRasterShader, QgsSingleBandPseudoColorRenderer, QgsStyle)
 from qgis.PyQt.QtGui import QColor
 
@@ -21,16 +21,22 @@ def write_class_style(raster_path: str, classes: Sequence[tuple[int, str, str]])
     return _save(layer, renderer)
 
 
-def write_value_style(raster_path: str, band: int = 1, ramp: str = "Viridis") -> Path:
-    """Continuous colour ramp stretched over the band's min..max."""
+def write_value_style(raster_path: str, band: int = 1, ramp: str = "Viridis",
+                      value_range: tuple[float, float] | None = None) -> Path:
+    """One band in a continuous colour ramp, stretched over ``value_range`` (default: the band's
+    min..max)."""
     layer = QgsRasterLayer(raster_path, "values", "gdal")
-    stats = layer.dataProvider().bandStatistics(band)
-    shader_function = QgsColorRampShader(stats.minimumValue, stats.maximumValue,
-                                         QgsStyle.defaultStyle().colorRamp(ramp))
+    if value_range is None:
+        stats = layer.dataProvider().bandStatistics(band)
+        value_range = (stats.minimumValue, stats.maximumValue)
+    low, high = value_range
+    shader_function = QgsColorRampShader(low, high, QgsStyle.defaultStyle().colorRamp(ramp))
     shader_function.classifyColorRamp(5, band)
-    shader = QgsRasterShader(stats.minimumValue, stats.maximumValue)
+    shader = QgsRasterShader(low, high)
     shader.setRasterShaderFunction(shader_function)
     renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), band, shader)
+    renderer.setClassificationMin(low)
+    renderer.setClassificationMax(high)
     return _save(layer, renderer)
 
 
@@ -113,23 +119,52 @@ def _save(layer: QgsRasterLayer, renderer) -> Path:
 
 
 class LoadStyle(QgsProcessingLayerPostProcessorInterface):
-    """Applies the .qml beside an output when the dialog loads it into the project."""
+    """Applies the .qml beside an output when the dialog loads it into the project, and puts
+    the layer just below the layer of ``below`` (an output path) when that one is above it."""
 
-    def __init__(self, qml: Path):
+    def __init__(self, qml: Path, below: str | None = None):
         super().__init__()
         self.qml = str(qml)
+        self.below = below
 
     def postProcessLayer(self, layer, context, feedback):
-        if layer is not None and layer.isValid():
-            layer.loadNamedStyle(self.qml)
-            layer.triggerRepaint()
+        if layer is None or not layer.isValid():
+            return
+        layer.loadNamedStyle(self.qml)
+        layer.triggerRepaint()
+        if self.below:
+            move_below(context.project() or QgsProject.instance(), layer, self.below)
 
 
-def style_on_load(context, output_path: str, qml: Path) -> None:
-    """Have Processing apply ``qml`` when it loads ``output_path`` into the project."""
+def move_below(project, layer, above_source: str) -> None:
+    """Move ``layer`` right under the layer whose source is ``above_source`` when both sit in
+    the same group and ``layer`` is above it (Processing adds each new layer on top)."""
+    root = project.layerTreeRoot()
+    node = root.findLayer(layer.id())
+    above = next((n for n in root.findLayers()
+                  if n.layer() is not None and n.layer().source() == above_source), None)
+    if node is None or above is None or node.parent() is not above.parent():
+        return
+    parent = node.parent()
+    children = parent.children()
+    if children.index(node) > children.index(above):
+        return  # already below
+    clone = node.clone()
+    parent.insertChildNode(children.index(above) + 1, clone)
+    parent.removeChildNode(node)
+
+
+def style_on_load(context, output_path: str, qml: Path, name: str | None = None,
+                  below: str | None = None) -> None:
+    """Have Processing apply ``qml`` when it loads ``output_path`` into the project, name the
+    layer ``name`` (unless the user prefers file names for the files they named) and keep it
+    below the output ``below``."""
     if context.willLoadLayerOnCompletion(output_path):
-        post_processor = LoadStyle(qml)
-        context.layerToLoadOnCompletionDetails(output_path).setPostProcessor(post_processor)
+        details = context.layerToLoadOnCompletionDetails(output_path)
+        if name:
+            details.name = name
+        post_processor = LoadStyle(qml, below)
+        details.setPostProcessor(post_processor)
         # Processing does not own the post-processor: keep it alive with the context.
         _keep_alive.append(post_processor)
 
@@ -137,12 +172,24 @@ def style_on_load(context, output_path: str, qml: Path) -> None:
 _keep_alive: list = []
 
 
-def style_model_output(context, output_path: str, card) -> Path:
-    """Paletted classes for segmentation cards, a colour ramp for regression; applied when the
-    dialog loads the layer."""
+def style_model_outputs(context, card, output: str, probabilities: str | None = None) -> None:
+    """A model run's rasters, each with its .qml: paletted classes for segmentation cards (a
+    colour ramp for regression) and the class probabilities as one band on a fixed 0..1 ramp
+    (never an accidental RGB of the first three classes). When the dialog loads them they are
+    named after the model and the probabilities sit below the classes."""
     if card.task == "segmentation":
-        qml = write_class_style(output_path, [(c.value, c.name, c.color) for c in card.classes])
+        qml = write_class_style(output, [(c.value, c.name, c.color) for c in card.classes])
+        name = f"Classes ({card.title})"
     else:
-        qml = write_value_style(output_path)
-    style_on_load(context, output_path, qml)
-    return qml
+        qml = write_value_style(output)
+        name = f"{', '.join(t.name for t in card.targets) or 'Values'} ({card.title})"
+    style_on_load(context, output, qml, name)
+    if probabilities:
+        style_on_load(context, probabilities, write_probability_style(probabilities),
+                      f"Class probabilities ({card.title})", below=output)
+
+
+def write_probability_style(raster_path: str, band: int = 1) -> Path:
+    """A probability band (0..1) as a single-band colour ramp over the full 0..1 range, so
+    colours mean the same in every run (pick another band in the layer's properties)."""
+    return write_value_style(raster_path, band, "Viridis", (0.0, 1.0))

@@ -15,6 +15,6 @@ package = importlib.util.module_from_spec(spec)
 sys.modules["rsai_toolbox"] = package
 spec.loader.exec_module(package)
 
-from rsai_toolbox.plugin.dependencies import main  # noqa: E402
+from rsai_toolbox.installer.dependencies import main  # noqa: E402
 
 sys.exit(main())

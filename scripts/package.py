@@ -12,10 +12,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TOP = "rsai_toolbox"
-FILES = ("metadata.txt", "LICENSE", "__init__.py", "requirements/runtime.txt")
+FILES = ("metadata.txt", "LICENSE", "__init__.py", "requirements/runtime.txt",
+         "requirements/onnx.txt", "requirements/torch.txt")
 # (folder, patterns): every file matching, recursively, except caches.
-TREES = (("plugin", ("*.py",)), ("processing_provider", ("*.py",)),
-         ("models", ("*.py", "cards/*.json")), ("resources", ("*.svg", "*.png", "*.qml")),
+TREES = (("plugin", ("*.py",)), ("installer", ("*.py",)), ("processing_provider", ("*.py",)),
+         ("models", ("*.py", "cards/*.json")),
+         ("resources", ("*.svg", "*.png", "*.qml", "*.model3")),
          ("docs/tools", ("*.md", "*.png")))
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache", "tests", ".venv", "build"}
 

@@ -13,6 +13,7 @@ from rsai_toolbox.models.runtime.conv_onnx import write_conv_onnx
 
 REPO = Path(__file__).resolve().parents[1]
 QGIS_PROCESS = REPO / "scripts" / "qgis_process"
+EXAMPLE_MODELS = REPO / "resources" / "models"  # the graphical models shipped with the plugin
 
 # landcover_s2 grid, from its PROVENANCE.md
 LANDCOVER_GEOTRANSFORM = (465181.05, 9.9948, 0.0, 5080254.63, 0.0, -9.9973)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..callbacks import Callbacks
 from ..figures import png_base64
 
 ECE_BINS = 10
@@ -91,17 +92,22 @@ def score(method, y_true, proba, class_ids, note="") -> Scores:
                   reliability(y_true, proba, ids), note)
 
 
-def baseline_probabilities(x_train, y_train, x_test, class_ids, seed: int = 0) -> dict:
+def baseline_probabilities(x_train, y_train, x_test, class_ids, seed: int = 0,
+                           callbacks: Callbacks = Callbacks()) -> dict:
     """scikit-learn QDA and RandomForest on the same split: {name: (proba, note)}.
 
     Plain QDA cannot be fitted when a class has no more pixels than bands; then the classes it
-    can fit are used (it never predicts the others) and the note says so. Returns {} without
-    scikit-learn.
+    can fit are used (it never predicts the others) and the note says so. Without
+    scikit-learn: {} and a warning saying which rows the report lacks.
     """
     try:
         from sklearn.discriminant_analysis import QuadraticDiscriminantAnalysis
         from sklearn.ensemble import RandomForestClassifier
     except ImportError:
+        callbacks.warn("scikit-learn is not installed, so the report has no QDA and "
+                       "random-forest rows to compare the Bayesian model with. Install it "
+                       "(Plugins > Remote Sensing AI Toolbox > Install dependencies…) to get "
+                       "them.")
         return {}
     ids = np.asarray(class_ids)
     d = x_train.shape[1]

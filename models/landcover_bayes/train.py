@@ -99,7 +99,7 @@ def _fit_and_score(samples: Samples, train: np.ndarray, prior_strength, dirichle
                                   note=f"prior strength {prior_strength:g}")]
     if compare_baselines:
         base = baseline_probabilities(samples.values[train], samples.labels[train], x_test,
-                                      samples.class_ids, seed)
+                                      samples.class_ids, seed, callbacks)
         for name, (p, note) in base.items():
             if p is not None:
                 scores.append(score(name, y_test, p, samples.class_ids, note))

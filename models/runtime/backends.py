@@ -48,8 +48,8 @@ def require(module: str, purpose: str):
     except ImportError:
         raise UserError(
             f"{module} is needed to {purpose} but is not installed in QGIS's Python. Install "
-            "the plugin's dependencies: run the Processing tool 'Install dependencies' "
-            "(rsai:install_dependencies), or `make deps` in the plugin folder.")
+            "it from the menu Plugins > Remote Sensing AI Toolbox > Install dependencies… "
+            "(headless: the tool rsai:install_dependencies).")
 
 
 def load_predictor(card: ModelCard, weights: Path, device: str = "auto",

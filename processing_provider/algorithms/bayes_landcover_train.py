@@ -21,12 +21,9 @@ SCORES = {"OVERALL_ACCURACY": "overall_accuracy", "KAPPA": "kappa", "LOG_LOSS": 
 def add_uncertainty_parameters(algorithm) -> None:
     """UNCERTAINTY and UNCERTAINTY_SIGMA, the same in the train and classify tools."""
     algorithm.addParameter(QgsProcessingParameterRasterLayer(
-        "UNCERTAINTY", algorithm.tr("Measurement sigma raster (one band per input band)"),
-        optional=True))
+        "UNCERTAINTY", algorithm.tr("Measurement sigma raster"), optional=True))
     algorithm.addParameter(QgsProcessingParameterString(
-        "UNCERTAINTY_SIGMA",
-        algorithm.tr("Measurement sigma: per-band values '0.01,0.02,...' or a percentage '5%'"),
-        optional=True))
+        "UNCERTAINTY_SIGMA", algorithm.tr("Measurement sigma (values or %)"), optional=True))
 
 
 def measurement_uncertainty(algorithm, parameters, context):
@@ -43,33 +40,7 @@ class BayesLandcoverTrain(RsaiAlgorithm):
     GROUP_ID = "landcover"
     ICON = "bayes_landcover_train.svg"
     LOG_DEVICES = False  # numpy on the CPU; no model backend involved
-    HELP = f"""Trains an uncertainty-aware Bayesian classifier (Bayesian quadratic discriminant \
-analysis) from a multi-band raster and labelled polygons or points, evaluates it on held-out \
-polygons against plain QDA and a random forest, and saves the model as JSON for \
-<i>Classify with Bayesian land cover model</i>.
-
-<b>Model</b>: each class is a Gaussian N(mu, Sigma) with a Normal-Inverse-Wishart prior \
-(PRIOR_STRENGTH pseudo-observations of the pooled per-band variances); the closed-form \
-posterior gives a multivariate Student-t predictive density per class. Class frequencies get a \
-Dirichlet prior. At prediction the measurement covariance diag(sigma^2) is added to each \
-class's predictive scale, so noisy pixels get honest, less confident probabilities. Prior \
-strength 0 is plain QDA.
-
-<b>Input raster</b>: the bands to classify (NaN / nodata pixels are skipped).
-<b>Training data</b>: polygons or points in any CRS (reprojected to the raster's); pixels whose \
-centre lies in a polygon are samples. In-memory and database layers work too.
-<b>Class field</b>: integer class ids (1..254; 0 = unlabelled) or text (names are numbered in \
-sorted order). <b>Class name field</b> (optional): names for integer ids.
-<b>Measurement uncertainty</b> (optional): a raster with one sigma band per input band, and/or \
-<i>UNCERTAINTY_SIGMA</i>: per-band constants "0.01,0.02,..." (one value: all bands) or a \
-relative percentage "5%". At training it is removed from the class scatter.
-<b>Test fraction</b>: the share of each class's pixels held out, whole polygons at a time.
-
-Outputs: the model (JSON), an HTML report (accuracy, kappa, log-loss, calibration error ECE, \
-per-class scores, confusion matrices, reliability diagram) with a CSV beside it, and the \
-Bayesian model's scores as numbers for chaining in models.
-
-Cite: {CITATION}."""
+    OPTIONAL = {"scikit-learn": "the QDA and random-forest rows of the accuracy report"}
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("Input raster")))
@@ -77,18 +48,17 @@ Cite: {CITATION}."""
             "TRAINING", self.tr("Training polygons or points"),
             [QgsProcessing.TypeVectorPolygon, QgsProcessing.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(
-            "CLASS_FIELD", self.tr("Class field (integer id or text)"), None, "TRAINING"))
+            "CLASS_FIELD", self.tr("Class field"), None, "TRAINING"))
         self.addParameter(QgsProcessingParameterField(
-            "NAME_FIELD", self.tr("Class name field (for integer ids; optional)"), None,
-            "TRAINING", optional=True))
+            "NAME_FIELD", self.tr("Class name field"), None, "TRAINING", optional=True))
         add_uncertainty_parameters(self)
         prior = QgsProcessingParameterNumber(
-            "PRIOR_STRENGTH", self.tr("Prior strength (pseudo-observations; 0 = plain QDA)"),
+            "PRIOR_STRENGTH", self.tr("Prior strength"),
             QgsProcessingParameterNumber.Double, DEFAULT_PRIOR_STRENGTH, minValue=0)
         prior.setFlags(prior.flags() | prior.FlagAdvanced)
         self.addParameter(prior)
         self.addParameter(QgsProcessingParameterNumber(
-            "TEST_FRACTION", self.tr("Fraction of pixels held out for testing (by polygon)"),
+            "TEST_FRACTION", self.tr("Test fraction (by polygon)"),
             QgsProcessingParameterNumber.Double, 0.3, minValue=0, maxValue=0.9))
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_MODEL", self.tr("Model"), self.tr("JSON files (*.json)")))

@@ -8,7 +8,7 @@ from ...models.errors import UserError
 from ...models.pansharpening import adwm, rasters
 from ...models.pansharpening.filters import get_sensor
 from ..algorithm import RsaiAlgorithm
-from ..models import resolve_model
+from ..model_loading import resolve_model_parameter
 from .. import settings, styles
 
 CITATION_ADWM = ("Huang, Chen, Ren, Peng, Deng: A General Adaptive Dual-level Weighting Mechanism "
@@ -21,11 +21,10 @@ def add_method_parameters(algorithm, method_label: str, optional_method: bool = 
         "METHOD", algorithm.tr(method_label), options=[label for _, label in rasters.METHODS],
         defaultValue=1, optional=optional_method))
     algorithm.addParameter(QgsProcessingParameterEnum(
-        "SENSOR", algorithm.tr("Sensor (value scale and MTF gains)"),
+        "SENSOR", algorithm.tr("Sensor"),
         options=list(rasters.SENSOR_OPTIONS), defaultValue=0))
     algorithm.addParameter(QgsProcessingParameterFile(
-        "WEIGHTS", algorithm.tr("ADWM weights file (optional; overrides the model card's source)"),
-        optional=True))
+        "WEIGHTS", algorithm.tr("ADWM weights file (.pth)"), optional=True))
     algorithm.add_device_parameter()
 
 
@@ -46,7 +45,7 @@ def load_deep_model(algorithm, parameters, context, method: str, pair, callbacks
         weights = registry.weights_path(card, settings.weights_store(callbacks.log))
         source = f"local file {weights}"
     else:
-        resolved = resolve_model(method, callbacks)
+        resolved = resolve_model_parameter(method, callbacks)
         card, weights = resolved.card, resolved.weights
         source = card.weights.url if card.weights and card.weights.url else str(weights)
     device = algorithm.device(parameters, context)
@@ -61,45 +60,8 @@ class Pansharpen(RsaiAlgorithm):
     DISPLAY_NAME = "Pansharpen (classical methods and ADWM)"
     GROUP = "Pansharpening"
     GROUP_ID = "pansharpening"
-    HELP = f"""Fuses a panchromatic (PAN) raster with a multispectral (MS) raster into an MS \
-image at the PAN's resolution, on the PAN's grid.
-
-<b>PAN</b>: a single-band raster. <b>MS</b>: the multispectral bands; it may have another \
-extent, resolution or CRS, or be shifted by a fraction of a pixel: GDAL resamples it (cubic) \
-onto a grid aligned with the PAN, so every MS pixel is used where its geotransform puts it \
-(no half-pixel shift). The resolution ratio is derived from the pixel sizes and must be close \
-to a whole number (2 to 16; ADWM: 4). Nodata pixels (of either raster) are left out of the \
-global statistics and are nodata in the output.
-<b>Method</b>: Weighted Brovey (as GDAL's pansharpening VRT: GDAL's cubic upsampling, equal \
-weights), GSA, MTF-GLP-HPM, BDSD-PC, AWLP (after Vivone's pansharpening toolbox, tiled with \
-enough overlap for their filters so tiles equal the untiled result), or ADWM on FusionNet, \
-LAGConv or LGPNet with the authors' weights (8 bands in WorldView-3 order, 11-bit DN).
-<b>Sensor</b>: value scale (11-bit DN for WV3/WV2/QB, 10-bit for GF2) and MTF gains.
-<b>Weights</b>: a local .pth state_dict for the chosen ADWM network instead of the download.
-<b>Output type</b> (advanced): Float32 DN (default; nodata -9999) or the MS's own type \
-(rounded and clipped; nodata 0).
-
-Output: the fused MS on the PAN grid (size, geotransform, CRS), a tiled compressed GeoTIFF, \
-styled as a true-colour composite (bands 5,3,2 for 8-band WV2/WV3, 3,2,1 for 4-band images).
-Warnings: values beyond the sensor's bit depth, reflectance already scaled to 0..1, and an ADWM \
-output that had to be clamped to the value range for more than 3% of its values (a sign that \
-the image differs from the network's training data).
-
-Which method (measured on the WorldView-2 pair of the tests, reduced resolution with the \
-toolbox's protocol, and full resolution): MTF-GLP-HPM (ERGAS 4.24, HQNR 0.90) and AWLP (4.37, \
-0.91) did best on both, then BDSD-PC and GSA. The ADWM weights were trained on WorldView-3 only: \
-ADWM-FusionNet was the most consistent of them (ERGAS 5.60, HQNR 0.86 on WV2; HQNR 0.85 on a \
-WV3 sample), ADWM-LAGConv scored ERGAS 5.33 on WV2 but HQNR 0.61, and its WV3 sample output \
-was implausible (green band clamped to 0 on 63% of the pixels); ADWM-LGPNet (ERGAS 7.35, close \
-to plain upsampling) reproduces the authors' code but did worse than bicubic on the WV3 sample.
-ADWM-LAGConv runs without the LayerNorm the authors' current code puts before its weighting \
-MLPs: the released weights have no parameters for it (they were trained without it); it runs \
-in float64 so its output does not depend on threads or tiling.
-
-ADWM: {CITATION_ADWM}. Weights: github.com/Jie-1203/ADWM, MIT licence; fetched once into the \
-cache and verified by sha256.
-Classical methods: Vivone et al., A critical comparison among pansharpening algorithms, IEEE \
-TGRS 2015 (and its 2021 update); Brovey as in GDAL."""
+    OPTIONAL = {"torch": "the ADWM methods"}
+    LOCAL_WEIGHTS = "Or download the ADWM weights file (.pth) elsewhere and give it as WEIGHTS."
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer("PAN", self.tr("Panchromatic raster (PAN)")))

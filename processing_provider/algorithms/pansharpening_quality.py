@@ -7,7 +7,7 @@ from ...models.errors import UserError
 from ...models.pansharpening import metrics, quality, rasters
 from ...models.pansharpening.filters import get_sensor
 from ..algorithm import RsaiAlgorithm
-from .pansharpen import CITATION_ADWM, add_method_parameters, load_deep_model, method_and_sensor
+from .pansharpen import add_method_parameters, load_deep_model, method_and_sensor
 
 MODES = ("full", "reduced")
 
@@ -17,47 +17,20 @@ class PansharpeningQuality(RsaiAlgorithm):
     DISPLAY_NAME = "Pansharpening quality indices"
     GROUP = "Pansharpening"
     GROUP_ID = "pansharpening"
-    HELP = f"""Measures how good a pansharpening is, with the indices of Vivone's \
-pansharpening toolbox.
-
-<b>Mode full resolution</b> (default): no reference exists; FUSED (the output of \
-rsai:pansharpen, on the PAN grid) is compared with its own MS and PAN: D_lambda (spectral \
-distortion), D_s (spatial distortion), QNR = (1-D_lambda)(1-D_s), D_lambda of Khan (1 - Q2n \
-of the MTF-filtered fused image against the MS) and HQNR = (1-D_lambda_K)(1-D_s). Lower \
-distortions and higher QNR/HQNR are better. The image size must be a multiple of 32 pixels.
-The MS is upsampled where GDAL places its pixels (the geometric phase, as rsai:pansharpen does); \
-FUSED must lie on the PAN grid (same size, pixel and origin), else the tool stops.
-<b>Mode reduced resolution</b> (Wald protocol): MS and PAN are degraded by the ratio, the \
-degraded pair is fused with <b>Method</b> (the same method as rsai:pansharpen, with the same \
-WEIGHTS and DEVICE for ADWM), and the result is compared with the original MS: SAM (degrees, \
-0 best), ERGAS (0 best), Q2n (Q4/Q8, 1 best) and SCC (1 best), with the toolbox's 21-pixel \
-border cut (skipped for very small images). FUSED is not used. The MS is degraded with the \
-sensor's MTF filters and decimated as in Vivone's toolbox, and the classical methods fuse the \
-degraded pair at the toolbox's phase (the degraded MS pixel sits where the toolbox puts it).
-<b>PAN degradation</b> (reduced resolution): <i>bicubic</i> (default) is the toolbox's own \
-protocol (resize_images: bicubic imresize of the PAN), so figures compare with published tables; \
-<i>MTF filter</i> blurs the PAN with its MTF filter before decimation (a stricter protocol: \
-every method scores about 0.8 ERGAS worse on WorldView-2). The table names the protocol used.
-<b>Sensor</b>: MTF gains and value scale (Q2n works on DN).
-Rasters with nodata pixels are refused: clip them to their valid area first.
-
-Outputs: a table (CSV, or HTML when the file name ends in .html) and each index as a number \
-output (SAM, ERGAS, Q2n, SCC, D_lambda, D_s, QNR, D_lambda_K, HQNR; those of the other mode \
-are NaN) for chaining in the graphical modeler.
-Reference: Vivone et al., A new benchmarking framework for pansharpening, IEEE GRSM 2021; \
-Khan et al., IEEE TGRS 2009 (D_lambda_K). ADWM: {CITATION_ADWM}; weights MIT licence."""
+    OPTIONAL = {"torch": "ADWM in reduced resolution mode"}
+    LOCAL_WEIGHTS = "Or download the ADWM weights file (.pth) elsewhere and give it as WEIGHTS."
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer(
-            "FUSED", self.tr("Pansharpened raster (full resolution mode)"), optional=True))
+            "FUSED", self.tr("Pansharpened raster"), optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer("MS", self.tr("Multispectral raster (MS)")))
         self.addParameter(QgsProcessingParameterRasterLayer("PAN", self.tr("Panchromatic raster (PAN)")))
         self.addParameter(QgsProcessingParameterEnum(
             "MODE", self.tr("Mode"), options=["full resolution (no reference)",
                                               "reduced resolution (Wald protocol)"], defaultValue=0))
-        add_method_parameters(self, "Method (reduced resolution mode)")
+        add_method_parameters(self, "Method (reduced resolution)")
         self.addParameter(QgsProcessingParameterEnum(
-            "PAN_DEGRADATION", self.tr("PAN degradation (reduced resolution mode)"),
+            "PAN_DEGRADATION", self.tr("PAN degradation"),
             options=["bicubic (toolbox resize_images)", "MTF filter and decimation"],
             defaultValue=0))
         self.addParameter(QgsProcessingParameterFileDestination(

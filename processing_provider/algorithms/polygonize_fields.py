@@ -14,25 +14,6 @@ class PolygonizeFields(RsaiAlgorithm):
     GROUP = "Farmland"
     GROUP_ID = "farmland"
     LOG_DEVICES = False
-    HELP = """Turns a field / boundary class raster into one polygon per field, with its area, \
-perimeter and (given a probability raster) the mean field probability.
-
-<b>Class raster</b>: the output of "Farmland segmentation" or any raster where fields have \
-one value (FIELD_VALUE, default 1) and field boundaries another (2); every other value is \
-background. Boundary pixels separate touching fields; fields are 4-connected, so two fields \
-never share an edge and the polygons never overlap.
-<b>Minimum area</b>: smaller polygons are dropped (m²).
-<b>Simplify</b> (advanced): tolerance in metres; simplified polygons are clipped to their own \
-field's territory, so they stay non-overlapping.
-<b>Field probabilities</b> (optional): the probability output of the same run (band \
-PROBABILITY_BAND, default 2 = P(field) of the FTW 3-class model), on the same grid.
-
-Output: a GeoPackage polygon layer in the raster's CRS with field_id, area_m2, perimeter_m \
-and mean_field_prob, styled with a simple fill. Areas are planar in a projected CRS; in a \
-geographic CRS they are computed on a local equal-area projection.
-
-For FTW outputs cite Kerner et al. (2024), arXiv:2409.16252 (weights CC-BY-4.0). The \
-polygonization itself is part of this plugin (GPL-2.0-or-later)."""
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("Field class raster")))
@@ -40,15 +21,14 @@ polygonization itself is part of this plugin (GPL-2.0-or-later)."""
             "MIN_AREA", self.tr("Minimum field area (m²)"), QgsProcessingParameterNumber.Double,
             0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            "PROBABILITIES", self.tr("Field probabilities (optional)"), optional=True))
+            "PROBABILITIES", self.tr("Field probabilities"), optional=True))
         for name, label, kind, default in (
-                ("SIMPLIFY", "Simplification tolerance (m, 0: none)",
-                 QgsProcessingParameterNumber.Double, 0.0),
+                ("SIMPLIFY", "Simplify tolerance (m)", QgsProcessingParameterNumber.Double, 0.0),
                 ("FIELD_VALUE", "Class value of fields", QgsProcessingParameterNumber.Integer, 1),
                 ("BOUNDARY_VALUE", "Class value of boundaries",
                  QgsProcessingParameterNumber.Integer, 2),
-                ("PROBABILITY_BAND", "Band of the field probability",
-                 QgsProcessingParameterNumber.Integer, 2)):
+                ("PROBABILITY_BAND", "Band of P(field)", QgsProcessingParameterNumber.Integer,
+                 2)):
             parameter = QgsProcessingParameterNumber(name, self.tr(label), kind, default,
                                                      minValue=0)
             parameter.setFlags(parameter.flags() | parameter.FlagAdvanced)
@@ -75,5 +55,5 @@ polygonization itself is part of this plugin (GPL-2.0-or-later)."""
                       f"total ({result.area_method}); {result.dropped} dropped below the "
                       "minimum area")
         qml = styles.write_fill_style(output, layer_name=result.layer)
-        styles.style_on_load(context, output, qml)
+        styles.style_on_load(context, output, qml, "Field polygons")
         return {"OUTPUT": output, "COUNT": result.count, "TOTAL_AREA_M2": result.total_area_m2}

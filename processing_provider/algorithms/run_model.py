@@ -3,51 +3,37 @@
 from qgis.core import (QgsProcessing, QgsProcessingParameterBand,
                        QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
+                       QgsProcessingParameterRasterLayer)
 
 from ...models.errors import UserError
 from ...models.runtime.engine import Destination, RunOptions, run
 from ..algorithm import RsaiAlgorithm
-from ..models import load_model
+from ..model_loading import load_card_and_predictor
 from .. import styles
+
+TASKS = ("segmentation", "regression")
 
 
 class RunModel(RsaiAlgorithm):
     NAME = "run_model"
     DISPLAY_NAME = "Run a model on a raster"
-    HELP = """Runs a segmentation or regression model over a raster, tile by tile, and writes \
-a styled class raster (or value raster) on the input's grid.
-
-<b>Model</b>: the id of a model card (see the model manager), a local .onnx file (its \
-metadata or a card JSON beside it describes bands and classes; Deepness model-zoo files work \
-too), or a Hugging Face reference <i>owner/repo@revision:path/model.onnx</i>.
-<b>Bands</b>: input bands in the model's order; empty takes the bands named in the model's card (by band description), else all bands.
-<b>Extra inputs</b>: for models with several inputs (e.g. an aerial image and a Sentinel-2 scene), the other rasters in the card's order; Input is the first, and the outputs are on its grid. Each extra raster may have its own grid and CRS: each tile's footprint is read from it (resampled per tile when its pixels do not line up with the model's grid).
-<b>Device</b>: auto uses a GPU when onnxruntime or torch finds one; the log names the device \
-actually used.
-<b>Tile size / overlap</b>: empty takes the model card's values; overlapping tiles are \
-blended so no seams show. Memory depends on tile and batch size, not on the raster size.
-
-Outputs: a Byte class raster with the model's colours and class names (nodata 255) and \
-optionally class probabilities (Float32, one band per class); for regression models a Float32 \
-raster with the unit in each band's name (nodata -9999). Input nodata stays nodata.
-
-Weights are fetched once into the cache (Settings > Options > Processing > Providers) and \
-verified by sha256 on every use. The licence and citation of each model are on its card."""
+    OPTIONAL = {"onnxruntime": "ONNX models", "torch": "models whose weights are not ONNX",
+                "huggingface_hub": "models from the Hugging Face Hub"}
+    LOCAL_WEIGHTS = ("Or give MODEL as a local file: an .onnx model, or a card .json next to "
+                     "the weights file it describes.")
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("Input raster")))
-        self.addParameter(QgsProcessingParameterString(
-            "MODEL", self.tr("Model (card id, .onnx file or owner/repo@revision:file.onnx)")))
+        self.add_model_parameter(TASKS)
         self.addParameter(QgsProcessingParameterBand(
-            "BANDS", self.tr("Bands in the model's order (empty: all)"), None, "INPUT",
-            optional=True, allowMultiple=True))
+            "BANDS", self.tr("Bands, in the model's order"), None, "INPUT", optional=True,
+            allowMultiple=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            "EXTRA_INPUTS", self.tr("Extra inputs (models with several inputs, in order)"),
-            QgsProcessing.TypeRaster, optional=True))
+            "EXTRA_INPUTS", self.tr("Extra inputs"), QgsProcessing.TypeRaster, optional=True))
         self.add_device_parameter()
         self.add_tiling_parameters()
-        self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Output")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            "OUTPUT", self.tr("Classes or values")))
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT_PROBABILITIES", self.tr("Class probabilities"), optional=True,
             createByDefault=False))
@@ -58,9 +44,9 @@ verified by sha256 on every use. The licence and citation of each model are on i
                  self.parameterAsLayerList(parameters, "EXTRA_INPUTS", context)]
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
-        card, predictor = load_model(self.parameterAsString(parameters, "MODEL", context),
-                                     self.device(parameters, context), callbacks,
-                                     tasks=("segmentation", "regression"))
+        card, predictor = load_card_and_predictor(
+            self.parameterAsString(parameters, "MODEL", context),
+            self.device(parameters, context), callbacks, tasks=TASKS)
         if card.method.get("features"):  # e.g. a soil model: its own feature recipe
             raise UserError(f"{card.title} computes its own features from the rasters; run it "
                             f"with its method's tool (rsai:{card.method.get('name')}_predict).")
@@ -77,7 +63,7 @@ verified by sha256 on every use. The licence and citation of each model are on i
                                                                       context) or None},
                        **self.tiling(parameters, context)),
             callbacks.part(0.1, 0.95))
-        styles.style_model_output(context, output, card)
+        styles.style_model_outputs(context, card, output, probabilities or None)
         results = {"OUTPUT": output}
         if probabilities:
             results["OUTPUT_PROBABILITIES"] = probabilities

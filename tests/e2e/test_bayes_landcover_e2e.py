@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from helpers import (landcover_geotiff, landcover_polygons, landcover_scene, qgis_process, read,
-                     write_geotiff)
+from helpers import (EXAMPLE_MODELS, landcover_geotiff, landcover_polygons, landcover_scene,
+                     qgis_process, read, write_geotiff)
 
 CLASSES = {1: "cultivated land", 2: "forest", 3: "grassland", 4: "schrubland",
            8: "artificial surface"}
@@ -48,8 +48,8 @@ def test_train_then_classify_on_the_real_patch(tmp_path, shared_data, scene, pro
     assert 0.8 < results["OVERALL_ACCURACY"] <= 1 and 0.5 < results["KAPPA"] <= 1
     assert 0 < results["LOG_LOSS"] < 1.5 and 0 <= results["ECE"] < 0.2
     warnings = " ".join(out["log"].get("warning", []))  # the feedback's warning channel
-    assert not out["log"].get("errors")
     assert "4 of 88 features have class 0" in warnings and "'cultivated land'" in warnings
+    assert not out["log"].get("errors")
 
     model = json.loads((tmp_path / "model.json").read_text())
     assert model["format"] == "rsai-bayes-qda" and len(model["bands"]) == 13
@@ -165,7 +165,7 @@ def test_classify_with_another_band_count_fails_clearly(tmp_path, shared_data, s
 
 
 def test_graphical_model_chains_train_into_classify(tmp_path, shared_data, scene, profile):
-    model3 = Path(__file__).with_name("models") / "bayes_train_then_classify.model3"
+    model3 = EXAMPLE_MODELS / "bayes_train_then_classify.model3"
     qgis_process("run", str(model3), "--", f"INPUT={scene}",
                  f"TRAINING={landcover_polygons(shared_data)}", "CLASS_FIELD=LULC_ID",
                  f"classify:classes={tmp_path / 'chained.tif'}", env=profile)

@@ -18,7 +18,7 @@ from osgeo import gdal, ogr
 from rsai_toolbox.models.farmland.clipseg import IMAGENET_MEAN, IMAGENET_STD
 from rsai_toolbox.models.registry import find_card
 
-from helpers import qgis_process, read, write_geotiff
+from helpers import EXAMPLE_MODELS, qgis_process, read, write_geotiff
 from helpers_farmland import (FTW_FILE_3CLASS, FTW_REPO, FTW_REVISION, clipseg_assets,
                               ftw_model)
 from hub_server import HubServer
@@ -259,7 +259,7 @@ def test_prompt_mask_through_the_hub_and_empty_prompt(env, tmp_path):
 
 
 def test_graphical_model_chains_segmentation_into_polygons(env, default_run, tmp_path):
-    model3 = Path(__file__).with_name("models") / "farmland_fields.model3"
+    model3 = EXAMPLE_MODELS / "farmland_fields.model3"
     qgis_process("run", str(model3), "--", f"INPUT={env['stack']}", "MODEL=ftw-3class",
                  f"segment:fields={tmp_path / 'fields.tif'}",
                  f"polygonize:polygons={tmp_path / 'polygons.gpkg'}", env=env["vars"])
@@ -267,3 +267,18 @@ def test_graphical_model_chains_segmentation_into_polygons(env, default_run, tmp
     assert np.mean(read(tmp_path / "fields.tif")[0] == read(default_run[0])[0]) > 0.999
     ds = ogr.Open(str(tmp_path / "polygons.gpkg"))
     assert ds.GetLayer(0).GetFeatureCount() > 0
+
+
+def test_weights_file_on_disk_runs_without_network(env, default_run, tmp_path):
+    """WEIGHTS: the .pth already on disk (e.g. copied from a connected machine) replaces the
+    download; an empty cache and no reachable Hub do not matter."""
+    weights = tmp_path / "ftw.pth"
+    torch.save(env["model"].state_dict(), weights)
+    offline = env["vars"] | {"RSAI_CACHE_DIR": str(tmp_path / "empty-cache"),
+                             "HF_ENDPOINT": "https://rsai-no-such-host.invalid"}
+    out = tmp_path / "fields.tif"
+    result = qgis_process("run", "rsai:farmland_segmentation", "--", "MODEL=ftw-3class",
+                          "DEVICE=1", f"INPUT={env['stack']}", f"WEIGHTS={weights}",
+                          f"OUTPUT={out}", env=offline)
+    assert "local file" in result.stdout + result.stderr
+    assert (read(out)[0] == read(default_run[0])[0]).all()

@@ -10,7 +10,7 @@ from osgeo import gdal
 
 from rsai_toolbox.models.pansharpening import classical, metrics, quality, rasters
 
-from helpers import qgis_process, read, write_geotiff
+from helpers import EXAMPLE_MODELS, qgis_process, read, write_geotiff
 from helpers_pansharpening import gdal_cubic, geotransform, load_pair, write_pair
 
 CLASSICAL = {"brovey": 0, "gsa": 1, "mtf_glp_hpm": 2, "bdsd_pc": 3, "awlp": 4}
@@ -241,7 +241,7 @@ def test_ms_nodata_border_is_nodata_in_the_output(shared_data, tmp_path, profile
 
 def test_graphical_model_chains_pansharpen_into_quality(wv2, shared_data, tmp_path, profile):
     pan_path, ms_path = wv2
-    model3 = Path(__file__).with_name("models") / "pansharpen_then_quality.model3"
+    model3 = EXAMPLE_MODELS / "pansharpen_then_quality.model3"
     qgis_process("run", str(model3), "--", f"PAN={pan_path}", f"MS={ms_path}",
                  f"pansharpen:fused={tmp_path / 'fused.tif'}",
                  f"quality:table={tmp_path / 'table.csv'}", env=profile)

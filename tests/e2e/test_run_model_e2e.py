@@ -9,7 +9,8 @@ from osgeo import gdal
 
 from rsai_toolbox.models.runtime.engine import softmax
 
-from helpers import apply_pointwise, conv_onnx, landcover_geotiff, qgis_process, read
+from helpers import (EXAMPLE_MODELS, apply_pointwise, conv_onnx, landcover_geotiff, qgis_process,
+                     read)
 from hub_server import HubServer
 
 REVISION = "3f1c2d4e5a6b7c8d9e0f11223344556677889900"
@@ -156,7 +157,7 @@ def test_graphical_model_chains_download_into_run(tmp_path, shared_data, profile
     tif = landcover_geotiff(shared_data, tmp_path / "landcover.tif")
     weight, bias = conv_onnx(tmp_path / "model.onnx", 13, 3, metadata={
         "rsai_card": json.dumps(card("chained", [f"b{i}" for i in range(13)]))})
-    model3 = Path(__file__).with_name("models") / "download_then_run.model3"
+    model3 = EXAMPLE_MODELS / "download_then_run.model3"
     qgis_process("run", str(model3), "--", f"INPUT={tif}", f"MODEL={tmp_path / 'model.onnx'}",
                  f"run:classes={tmp_path / 'chained.tif'}", env=profile)
     classes, out = read(tmp_path / "chained.tif")

@@ -1,4 +1,5 @@
-"""Shared by the desktop tests: screenshots, a tiny wheel built by hand, Qt waiting."""
+"""Shared by the desktop tests: the plugin with a desktop (fixture ``desktop``, imported by the
+tests that use it), screenshots, a tiny wheel built by hand, Qt waiting."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
 from qgis.PyQt.QtCore import QCoreApplication
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,14 +38,17 @@ def wait_until(condition, timeout: float = 120.0) -> None:
         time.sleep(0.02)
 
 
-def make_wheel(folder: Path, name: str, version: str, source: str) -> Path:
-    """A pure-Python wheel with one module ``name`` whose code is ``source``."""
+def make_wheel(folder: Path, name: str, version: str, source: str,
+               requires: tuple[str, ...] = ()) -> Path:
+    """A pure-Python wheel with one module ``name`` whose code is ``source``, depending on
+    ``requires`` (requirement strings)."""
     folder.mkdir(parents=True, exist_ok=True)
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": source.encode(),
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\n"
-                            f"Version: {version}\n".encode(),
+        f"{dist}/METADATA": (f"Metadata-Version: 2.1\nName: {name.replace('_', '-')}\n"
+                             f"Version: {version}\n"
+                             + "".join(f"Requires-Dist: {r}\n" for r in requires)).encode(),
         f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: rsai-tests\nRoot-Is-Purelib: true\n"
                          b"Tag: py3-none-any\n",
     }
@@ -58,3 +63,19 @@ def make_wheel(folder: Path, name: str, version: str, source: str) -> Path:
         for path, data in files.items():
             archive.writestr(path, data)
     return wheel
+
+
+@pytest.fixture
+def desktop(qgis_iface, qgis_processing, monkeypatch):
+    """The plugin loaded with a desktop (pytest-qgis's stub iface, offscreen): menus, toolbar,
+    providers; unloaded afterwards."""
+    from qgis.gui import QgsBrowserGuiModel
+
+    from rsai_toolbox import classFactory
+
+    browser = QgsBrowserGuiModel()  # the stub iface has none; the parameter panel asks for one
+    monkeypatch.setattr(qgis_iface, "browserModel", lambda: browser, raising=False)
+    plugin = classFactory(qgis_iface)
+    plugin.initGui()
+    yield plugin
+    plugin.unload()

@@ -1,8 +1,10 @@
 """The dependency installer with real pip: a wheel built here, installed offline
 (--no-index --find-links) into a temporary folder, then imported through the plugin's own
-sys.path function. Also the plan (pins, CPU/CUDA) and the interpreter lookup."""
+sys.path function. Also the plan (pins, CPU/CUDA, the two package sets), the interpreter
+lookup, and failed pip runs explained in plain words."""
 
 import importlib
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,8 @@ import pytest
 from qgis.core import QgsApplication
 
 from rsai_toolbox import classFactory
-from rsai_toolbox.plugin import dependencies
+from rsai_toolbox.installer import dependencies
+from rsai_toolbox.installer.failures import explain
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from desktop_support import make_wheel, screenshot, wait_until  # noqa: E402
@@ -114,7 +117,8 @@ def test_installer_dialog_streams_pip_and_screenshot(tmp_path, clean_path, qgis_
     assert "Successfully installed rsai-demo-three-3.0.0" in log
     assert importlib.import_module("rsai_demo_three").NUMBER == 3
     assert not dialog.install_button.isEnabled()  # nothing left to install
-    dialog.findChild(type(dialog.layout().itemAt(4).widget())).setCollapsed(False)
+    from qgis.gui import QgsCollapsibleGroupBox
+    dialog.findChild(QgsCollapsibleGroupBox).setCollapsed(False)
     dialog.resize(1000, 720)
     screenshot(dialog, "installer")
     dialog.close()
@@ -132,3 +136,91 @@ def test_installer_dialog_cancel_stops_pip(tmp_path, qgis_app):
     assert dialog.exit_code != 0
     assert "Cancelling" in dialog.log.toPlainText()
     assert not (tmp_path / "deps" / "rsai_demo_never").exists()
+
+
+def test_two_sets_everything_or_onnxruntime_only(tmp_path):
+    onnx = dependencies.read_requirements(dependencies.set_file(dependencies.ONNX_ONLY))
+    full = dependencies.read_requirements(dependencies.set_file(dependencies.FULL))
+    names = {dependencies.requirement_name(r) for r in onnx}
+    assert {"onnxruntime", "huggingface_hub"} <= names and "torch" not in names
+    assert set(onnx) < set(full)  # runtime.txt includes onnx.txt and torch.txt
+    assert "torch" in {dependencies.requirement_name(r) for r in full}
+    plan = dependencies.make_plan("cpu", None, tmp_path / "deps", python=sys.executable,
+                                  reinstall=True, package_set=dependencies.ONNX_ONLY)
+    assert plan.packages == onnx and dependencies.TORCH_CPU_INDEX not in plan.command()
+
+
+@pytest.fixture
+def no_package_index(monkeypatch):
+    """pip as on a machine without a network: no configured mirrors, an index that does not
+    resolve, one quick retry."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    monkeypatch.setenv("PIP_RETRIES", "1")  # one retry: pip then says why it failed
+    monkeypatch.setenv("PIP_TIMEOUT", "3")
+
+
+def test_failed_pip_runs_are_explained(tmp_path, no_package_index):
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "rsai_needs_old_numpy", "1.0", "", requires=("numpy==0.1",))
+    conflict = dependencies.make_plan("cpu", ["rsai-needs-old-numpy"], tmp_path / "a",
+                                      find_links=[str(wheels)], no_index=True)
+    lines = []
+    code = dependencies.run(conflict, lines.append)
+    failure = explain("\n".join(lines), code, str(conflict.folder), conflict.constraints)
+    assert code != 0 and failure.kind == "conflict"
+    assert f"numpy=={numpy.__version__}" in failure.message
+    assert "onnxruntime only, for ONNX models" in failure.message
+    assert "ResolutionImpossible" not in failure.message
+
+    offline = dependencies.make_plan("cpu", ["onnxruntime"], tmp_path / "b",
+                                     index_url="https://rsai-no-such-host.invalid/simple")
+    lines = []
+    code = dependencies.run(offline, lines.append)
+    failure = explain("\n".join(lines), code, str(offline.folder), offline.constraints)
+    assert code != 0 and failure.kind == "network", "\n".join(lines)
+    assert "offline wheels" in failure.message
+
+
+def test_installer_dialog_explains_a_failure_and_offers_the_onnx_set(tmp_path, qgis_app):
+    from rsai_toolbox.plugin.installer_dialog import InstallerDialog
+
+    dialog = InstallerDialog()
+    listed = lambda: {dialog.status.topLevelItem(i).text(0)  # noqa: E731
+                      for i in range(dialog.status.topLevelItemCount())}
+    assert "torch" in listed()
+    dialog.onnx_set.setChecked(True)
+    assert "torch" not in listed() and "onnxruntime" in listed()
+    dialog.close()
+
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "rsai_needs_old_numpy", "1.0", "", requires=("numpy==0.1",))
+    dialog = InstallerDialog(packages=["rsai-needs-old-numpy"])
+    dialog.folder.setFilePath(str(tmp_path / "deps"))
+    dialog.find_links.setFilePath(str(wheels))
+    dialog.no_index.setChecked(True)
+    dialog.start()
+    wait_until(lambda: dialog.exit_code is not None)
+    assert dialog.exit_code != 0 and dialog.failure.kind == "conflict"
+    assert not dialog.explanation.isHidden()
+    assert dialog.explanation.text() == dialog.failure.message
+    assert "ResolutionImpossible" in dialog.log.toPlainText()  # pip's details stay in the log
+    dialog.resize(1000, 720)
+    screenshot(dialog, "installer_failure")
+    dialog.close()
+
+
+def test_processing_tool_explains_a_failure(tmp_path, clean_path, qgis_processing,
+                                            no_package_index):
+    import processing
+    from qgis.core import QgsProcessingException
+
+    plugin = classFactory(None)
+    plugin.initProcessing()
+    try:
+        with pytest.raises(QgsProcessingException, match="could not reach the package index"):
+            processing.run("rsai:install_dependencies", {
+                "TARGET": 0, "PACKAGES": "rsai-demo-four", "FOLDER": str(tmp_path / "deps"),
+                "INDEX_URL": "https://rsai-no-such-host.invalid/simple"})
+    finally:
+        plugin.unload()

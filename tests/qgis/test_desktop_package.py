@@ -36,9 +36,12 @@ def test_package_holds_only_the_plugin(package):
     names = zipfile.ZipFile(package).namelist()
     assert all(n.startswith("rsai_toolbox/") for n in names)
     for required in ("metadata.txt", "LICENSE", "__init__.py", "plugin/plugin.py",
-                     "plugin/dependencies.py", "processing_provider/provider.py",
+                     "installer/dependencies.py", "installer/failures.py",
+                     "processing_provider/provider.py", "processing_provider/tool_help.py",
                      "models/registry.py", "resources/icons/rsai.svg",
-                     "docs/tools/run_model.md", "requirements/runtime.txt"):
+                     "resources/models/farmland_fields.model3",
+                     "docs/tools/run_model.md", "requirements/runtime.txt",
+                     "requirements/onnx.txt", "requirements/torch.txt"):
         assert f"rsai_toolbox/{required}" in names, required
     assert not [n for n in names if any(part in n.split("/") for part in (
         "tests", "bench", "scripts", ".venv", "build", "__pycache__", ".git", "dist"))]

@@ -378,3 +378,42 @@ def test_source_validation_and_from_dict():
 def test_describe_never_shows_url_credentials():
     src = WeightsSource(url="https://user:secret@example.com/w/m.onnx?token=SECRET#x")
     assert "secret" not in src.describe().lower() and "example.com/w/m.onnx" in src.describe()
+
+
+# -- no network: fail at once (issue 17: offline fails in under 2 s with the prefetch message) ----
+@pytest.mark.parametrize("endpoint", [
+    "https://10.255.255.1",  # a non-routed address: connections hang (a firewall, no route)
+    "https://rsai-no-such-host.invalid",  # a name that never resolves (no DNS, no network)
+])
+def test_unreachable_hub_fails_at_once_with_the_prefetch_message(tmp_path, endpoint, monkeypatch):
+    import time
+
+    from rsai_toolbox.models.hub import WeightsUnavailable
+
+    for proxy in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(proxy, raising=False)
+    store = WeightsStore(tmp_path / "cache", endpoint=endpoint)
+    source = WeightsSource(repo_id=REPO, revision=REV, filename="dir/model.onnx")
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailable) as error:
+        store.fetch(source)
+    elapsed = time.monotonic() - start
+    assert elapsed < 2.0, f"took {elapsed:.1f} s"
+    message = str(error.value)
+    assert "cannot be reached" in message and "rsai:download_model" in message
+    assert "Errno" not in message.split("(", 1)[0]  # the plain sentence comes first
+    assert store.remote_size(source) is None
+
+
+def test_size_from_the_card_or_the_servers_metadata(server, make_store):
+    store = make_store()
+    stated = WeightsSource(repo_id=REPO, revision=REV, filename="dir/model.onnx", size=12345)
+    assert store.remote_size(stated) == 12345  # from the card, no request
+    assert server.count() == 0
+    assert store.remote_size(hub_source(server)) == len(DATA)  # the Hub's file metadata
+    url = server.add_url_file("w/model.onnx", DATA[:1000])
+    assert store.remote_size(WeightsSource(url=url)) == 1000  # the server's Content-Length
+    assert make_store(offline=True).remote_size(hub_source(server)) is None
+    with pytest.raises(UserError, match="whole number of bytes"):
+        WeightsSource(url=url, size=-1)
+    assert WeightsSource.from_dict({"url": url, "size": 7}).size == 7

@@ -9,6 +9,9 @@ appended to ``sys.path`` so the packages QGIS ships keep precedence. Those packa
 pinned at their installed versions in a constraints file passed to pip (``pip --target`` ignores
 what is installed, so without the pins it would pull another numpy next to QGIS's).
 
+Two sets can be installed: everything (``requirements/runtime.txt``) or the small ONNX set
+(``requirements/onnx.txt``: onnxruntime, huggingface_hub, ...), which is what most tools need.
+
 No QGIS import and no GUI here: the dialog, the Processing tool ``rsai:install_dependencies``
 and ``make deps`` (scripts/deps.py) all use these functions.
 """
@@ -31,7 +34,12 @@ from ..models.errors import UserError
 from ..models.runtime.devices import nvidia_driver
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[1]
-RUNTIME_REQUIREMENTS = PLUGIN_ROOT / "requirements" / "runtime.txt"
+REQUIREMENTS_DIR = PLUGIN_ROOT / "requirements"
+RUNTIME_REQUIREMENTS = REQUIREMENTS_DIR / "runtime.txt"
+# The sets a user can choose, by name: requirements file and what it is for, in words.
+FULL, ONNX_ONLY = "full", "onnx"
+SETS = {FULL: ("runtime.txt", "everything, PyTorch included (large)"),
+        ONNX_ONLY: ("onnx.txt", "onnxruntime only, for ONNX models (small)")}
 DEPS_ENV = "RSAI_DEPS_DIR"  # overrides the folder (tests, shared installs)
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 CPU, CUDA = "cpu", "cuda"
@@ -99,10 +107,30 @@ def requirement_name(line: str) -> str | None:
     return match.group(1) if match else None
 
 
+def canonical_name(name: str) -> str:
+    """``Huggingface_Hub`` -> ``huggingface-hub`` (how pip compares distribution names)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def set_file(name: str) -> Path:
+    """The requirements file of the set ``name`` (FULL or ONNX_ONLY)."""
+    if name not in SETS:
+        raise UserError(f"unknown package set {name!r}; choose one of {', '.join(SETS)}")
+    return REQUIREMENTS_DIR / SETS[name][0]
+
+
 def read_requirements(path: str | os.PathLike | None = None) -> list[str]:
-    """The requirement lines of a requirements file (default: the runtime ones)."""
-    lines = Path(path or RUNTIME_REQUIREMENTS).read_text(encoding="utf-8").splitlines()
-    return [line.split("#", 1)[0].strip() for line in lines if requirement_name(line)]
+    """The requirement lines of a requirements file (default: the runtime ones), following
+    ``-r other.txt`` includes."""
+    path = Path(path or RUNTIME_REQUIREMENTS)
+    requirements = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith(("-r ", "--requirement ")):
+            requirements += read_requirements(path.parent / line.split(None, 1)[1])
+        elif requirement_name(line):
+            requirements.append(line)
+    return requirements
 
 
 def installed_version(name: str) -> str | None:
@@ -143,6 +171,14 @@ def check(requirements: Iterable[str] | None = None) -> list[Status]:
 def missing(requirements: Iterable[str] | None = None) -> list[str]:
     """Requirements that are not installed or not at a matching version."""
     return [s.requirement for s in check(requirements) if not s.satisfied]
+
+
+def missing_packages(names: Iterable[str]) -> list[str]:
+    """Which of the packages ``names`` are missing, each checked against its line in the
+    requirements (``torch`` against ``torch==2.x``) when it has one."""
+    lines = {canonical_name(requirement_name(line)): line for line in read_requirements()}
+    return [name for name in names
+            if missing([lines.get(canonical_name(name), name)])]
 
 
 def _satisfies(requirement: str, version: str) -> bool:
@@ -279,13 +315,13 @@ def make_plan(variant: str = CPU, packages: Iterable[str] | None = None,
               folder: str | os.PathLike | None = None, python: str | None = None,
               index_url: str | None = None, extra_index_urls: Iterable[str] = (),
               find_links: Iterable[str] = (), no_index: bool = False,
-              reinstall: bool = False) -> InstallPlan:
+              reinstall: bool = False, package_set: str = FULL) -> InstallPlan:
     """The install for ``variant`` (cpu or cuda).
 
-    ``packages`` None means the runtime requirements that are missing (all of them with
-    ``reinstall``). CPU: torch comes from the PyTorch CPU index (pinned to its ``+cpu`` build
-    when the requirement pins a version), everything else from the default index. The CPU index
-    is an *extra* index of the same pip run rather than a separate ``--index-url`` run, because
+    ``packages`` None means the requirements of ``package_set`` (FULL or ONNX_ONLY) that are
+    missing (all of them with ``reinstall``). CPU: torch comes from the PyTorch CPU index
+    (pinned to its ``+cpu`` build when the requirement pins a version), everything else from
+    the default index. The CPU index is an *extra* index of the same pip run rather than a separate ``--index-url`` run, because
     ``pip --target`` ignores what is installed: a second run would pull PyPI's CUDA torch back
     in as a dependency of timm or torchvision. CUDA: PyPI's Linux torch wheels are CUDA builds;
     onnxruntime becomes onnxruntime-gpu. (Windows CUDA torch lives on PyTorch's cu12x index:
@@ -300,7 +336,8 @@ def make_plan(variant: str = CPU, packages: Iterable[str] | None = None,
             "install python3 and python3-pip from the distribution; on Windows use the OSGeo4W "
             "shell's python.")
     if packages is None:
-        packages = read_requirements() if reinstall else missing()
+        wanted = read_requirements(set_file(package_set))
+        packages = wanted if reinstall else missing(wanted)
     packages = [_for_variant(p, variant) for p in packages]
     constraints = constraints_for_installed()
     extra = list(extra_index_urls)
@@ -369,10 +406,15 @@ def run(plan: InstallPlan, log: Callable[[str], None] = print,
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python3 scripts/deps.py [--variant cpu|cuda] [--folder F] [pip options] [packages]``."""
+    """``python3 scripts/deps.py [--set full|onnx] [--variant cpu|cuda] [--folder F] [pip options]
+    [packages]``."""
     import argparse
 
+    from .failures import explain
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--set", dest="package_set", choices=SETS, default=FULL,
+                        help="; ".join(f"{name}: {what}" for name, (_, what) in SETS.items()))
     parser.add_argument("--variant", choices=VARIANTS,
                         default=CUDA if nvidia_driver() else CPU)
     parser.add_argument("--folder", default=None, help=f"default: {default_folder()}")
@@ -381,10 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-index-url", action="append", default=[])
     parser.add_argument("--no-index", action="store_true")
     parser.add_argument("--reinstall", action="store_true",
-                        help="install every runtime requirement, not only the missing ones")
+                        help="install every requirement of the set, not only the missing ones")
     parser.add_argument("--print-constraints", action="store_true",
                         help="only print name==version for the packages QGIS ships")
-    parser.add_argument("packages", nargs="*", help="default: the missing runtime requirements")
+    parser.add_argument("packages", nargs="*", help="default: the missing requirements of --set")
     args = parser.parse_args(argv)
     if args.print_constraints:
         print("\n".join(constraints_for_installed()))
@@ -393,7 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = make_plan(args.variant, args.packages or None, args.folder,
                      index_url=args.index_url, extra_index_urls=args.extra_index_url,
                      find_links=args.find_links, no_index=args.no_index,
-                     reinstall=args.reinstall)
+                     reinstall=args.reinstall, package_set=args.package_set)
     print(f"Installing into {plan.folder} with {plan.python}")
-    return run(plan)
-
+    lines: list[str] = []
+    code = run(plan, lambda line: (print(line), lines.append(line)))
+    if code != 0:
+        print(explain("\n".join(lines), code, str(plan.folder), plan.constraints).message,
+              file=sys.stderr)
+    return code

@@ -1,20 +1,27 @@
-"""Resolve MODEL parameters with the provider's settings (cache folder, offline, user cards)."""
+"""A tool's MODEL (and WEIGHTS) parameters -> the model card, its verified weights file and a
+loaded predictor, with the provider's settings: cache folder, offline switch, the user's cards.
+
+(Named so as not to be confused with the core package ``models``.)"""
 
 from ..models import registry
 from ..models.runtime.backends import Predictor, load_predictor
 from . import settings
 
 
-def resolve_model(reference: str, callbacks, tasks=None) -> registry.ResolvedModel:
+def resolve_model_parameter(reference: str, callbacks, tasks=None,
+                            weights_file: str | None = None) -> registry.ResolvedModel:
+    """The card MODEL names and its weights file: ``weights_file`` when given (a file on
+    disk), else the cached or downloaded one."""
     store = settings.weights_store(log=callbacks.log)
     return registry.resolve(reference, store, [settings.user_cards_dir()],
-                            callbacks.progress, callbacks.is_cancelled, tasks)
+                            callbacks.progress, callbacks.is_cancelled, tasks, weights_file)
 
 
-def load_model(reference: str, device: str, callbacks, tasks=None):
+def load_card_and_predictor(reference: str, device: str, callbacks, tasks=None,
+                            weights_file: str | None = None):
     """Resolve MODEL, load it on DEVICE and log what the run uses: model, weights, licence and
     the device actually chosen. Returns (card, predictor)."""
-    model = resolve_model(reference, callbacks.part(0, 0.1), tasks)
+    model = resolve_model_parameter(reference, callbacks.part(0, 0.1), tasks, weights_file)
     card = model.card
     predictor: Predictor = load_predictor(card, model.weights, device)
     origin = card.weights.describe() if card.weights and not card.local_weights else "local file"
