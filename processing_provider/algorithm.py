@@ -129,13 +129,16 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
         raise NotImplementedError
 
     # Parameters several tools share, so their names and meanings stay the same everywhere.
-    def add_model_parameter(self, tasks=None, default=None, name: str = "MODEL") -> None:
+    def add_model_parameter(self, tasks=None, default=None, inputs=None,
+                            name: str = "MODEL") -> None:
         """MODEL: a card id, an .onnx / card .json file or a Hub reference; the dialogs offer
-        the known cards of ``tasks`` in a drop-down (processing_provider/model_widget.py)."""
+        the known cards of ``tasks`` whose first input is named one of ``inputs`` (None: any)
+        in a drop-down (processing_provider/model_widget.py)."""
         parameter = QgsProcessingParameterString(name, self.tr("Model"), defaultValue=default)
         parameter.setMetadata({"widget_wrapper": {
             "class": f"{__package__}.model_widget.ModelWidgetWrapper",
-            "tasks": None if tasks is None else list(tasks)}})
+            "tasks": None if tasks is None else list(tasks),
+            "inputs": None if inputs is None else list(inputs)}})
         self.addParameter(parameter)
 
     def add_weights_parameter(self, label: str = "Weights file", name: str = "WEIGHTS") -> None:

@@ -19,19 +19,22 @@ from ..models.errors import UserError
 from . import settings
 
 
-def known_models(tasks=None) -> list[tuple[str, str]]:
-    """(id, title) of every card the tool can run, built-in cards first, by title."""
+def known_models(tasks=None, inputs=None) -> list[tuple[str, str]]:
+    """(id, title) of every card the tool can run, by title: cards of one of ``tasks`` whose
+    first input is named one of ``inputs`` (None: any)."""
     try:
         cards = registry.list_cards([settings.user_cards_dir()]).values()
     except UserError:  # a broken user card must not keep the dialog from opening
         cards = registry.list_cards().values()
-    return sorted(((c.id, c.title) for c in cards if tasks is None or c.task in tasks),
+    return sorted(((c.id, c.title) for c in cards
+                   if (tasks is None or c.task in tasks)
+                   and (inputs is None or c.primary.name in inputs)),
                   key=lambda item: item[1].lower())
 
 
 class ModelWidgetWrapper(WidgetWrapper):
     """Set on a string parameter as metadata {"widget_wrapper": {"class": <this class's dotted
-    path>, "tasks": [...]}}; ``tasks`` limits the drop-down to the cards the tool runs."""
+    path>, "tasks": [...], "inputs": [...]}}: the drop-down lists the cards the tool runs."""
 
     def __new__(cls, param, dialog, row=0, col=0, **kwargs):
         if type(dialog).__name__ == "ModelerParametersDialog":
@@ -42,7 +45,7 @@ class ModelWidgetWrapper(WidgetWrapper):
             return widget
         return super().__new__(cls)
 
-    def createWidget(self, tasks=None, **_kwargs):
+    def createWidget(self, tasks=None, inputs=None, **_kwargs):
         widget = QWidget()
         layout = QHBoxLayout(widget)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -52,7 +55,7 @@ class ModelWidgetWrapper(WidgetWrapper):
         # long card titles must not widen the dialog (the panel would scroll sideways)
         self.combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.combo.setMinimumContentsLength(12)
-        for model_id, title in known_models(tasks):
+        for model_id, title in known_models(tasks, inputs):
             self.combo.addItem(f"{model_id} — {title}", model_id)
             self.combo.setItemData(self.combo.count() - 1, title, Qt.ToolTipRole)
         self.combo.setCurrentIndex(-1)

@@ -146,10 +146,29 @@ def download_then_run() -> QgsProcessingModelAlgorithm:
     return example.model
 
 
+def sea_ice_types_then_scores() -> QgsProcessingModelAlgorithm:
+    example = Example("Sea-ice types, then scores against a chart", "Sea ice",
+                      "Ice types from Sentinel-1 HH/HV, then the AutoICE scores of the map "
+                      "against an ice chart rasterised with the model's codes.")
+    example.add_input(QgsProcessingParameterRasterLayer("INPUT", "Sentinel-1 HH/HV raster"))
+    example.add_input(QgsProcessingParameterRasterLayer("CHART", "Ice chart (the model's codes)"))
+    example.add_input(QgsProcessingParameterString("MODEL", "Model", "nersc-s1-icetype"))
+    example.add_step("types", "rsai:sea_ice_types",
+                     {"INPUT": Source.fromModelParameter("INPUT"),
+                      "MODEL": Source.fromModelParameter("MODEL")},
+                     {"ice_types": ("OUTPUT", "Ice types")})
+    example.add_step("scores", "rsai:sea_ice_scores",
+                     {"PREDICTION": Source.fromChildOutput("types", "OUTPUT"),
+                      "CHART": Source.fromModelParameter("CHART")},
+                     {"table": ("OUTPUT_TABLE", "Score table")})
+    return example.model
+
+
 EXAMPLES = {"farmland_fields.model3": farmland_fields,
             "bayes_train_then_classify.model3": bayes_train_then_classify,
             "pansharpen_then_quality.model3": pansharpen_then_quality,
-            "download_then_run.model3": download_then_run}
+            "download_then_run.model3": download_then_run,
+            "sea_ice_types_then_scores.model3": sea_ice_types_then_scores}
 
 
 def main() -> int:

@@ -35,7 +35,7 @@ class FarmlandSegmentation(RsaiAlgorithm):
                             ("INPUT_B", "Window B (harvest)"),
                             ("INPUT", "Or: 8-band stack, A then B")):
             self.addParameter(QgsProcessingParameterRasterLayer(name, self.tr(label), optional=True))
-        self.add_model_parameter(("segmentation",), default="ftw-3class")
+        self.add_model_parameter(("segmentation",), default="ftw-3class", inputs=("date_a",))
         self.add_weights_parameter("Weights file (.pth)")
         bands = QgsProcessingParameterString("BANDS", self.tr("Band numbers"), optional=True)
         bands.setFlags(bands.flags() | bands.FlagAdvanced)

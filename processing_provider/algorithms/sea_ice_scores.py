@@ -20,30 +20,12 @@ class SeaIceScores(RsaiAlgorithm):
     GROUP = "Sea ice"
     GROUP_ID = "seaice"
     LOG_DEVICES = False
-    HELP = """Scores sea-ice maps against ice charts with the metrics of the AutoICE \
-challenge: R2 for concentration (SIC), weighted F1 for stage of development (SOD) and floe \
-size (FLOE), and the combined score (2 SIC + 2 SOD + FLOE) / 5, reported x 100.
-
-<b>Prediction / Chart</b>: the SOD map (OUTPUT of "Sea-ice types from Sentinel-1 SAR") and the \
-chart rasterised with the same codes; <b>Prediction SIC / Chart SIC</b> and <b>Prediction FLOE \
-/ Chart FLOE</b> likewise where the model has those outputs. Give at least one pair. The codes \
-must mean the same in both rasters (the NERSC model's 0-3 are its own four classes, not \
-AutoICE's six: recode the chart first). Pixels masked in either raster (255 or the raster's \
-nodata) are left out. A chart on another grid is read through a nearest-neighbour warp onto \
-the prediction's grid (with a warning). Rasters are read strip by strip, so scene size does \
-not matter.
-
-Outputs: a table (CSV, or HTML when the file name ends in .html) with the scores, the \
-per-class precision, recall and F1 and the confusion matrices, and the scores as numbers \
-(SOD_F1, SIC_R2, FLOE_F1, COMBINED; NaN where not computed) to chain in models.
-Reference: Stokholm et al. (2024), The AutoICE challenge, The Cryosphere 18, 3471-3494."""
 
     def initAlgorithm(self, config=None):
-        for name, suffix, what in CHARTS:
+        for name, suffix, _ in CHARTS:
             for kind in ("PREDICTION", "CHART"):
                 self.addParameter(QgsProcessingParameterRasterLayer(
-                    f"{kind}{suffix}", self.tr(f"{kind.title()}: {name} codes ({what})"),
-                    optional=True))
+                    f"{kind}{suffix}", self.tr(f"{kind.title()} {name}"), optional=True))
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_TABLE", self.tr("Score table"), "HTML (*.html);;CSV (*.csv)"))
         for name, label in NUMBERS:

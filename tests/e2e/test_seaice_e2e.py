@@ -26,7 +26,7 @@ from rsai_toolbox.models.runtime.engine import normaliser
 from rsai_toolbox.models.seaice import icetype_cnn
 from rsai_toolbox.models.seaice import train as seaice_train
 
-from helpers import qgis_process, read, write_geotiff
+from helpers import EXAMPLE_MODELS, qgis_process, read, write_geotiff
 from helpers_seaice import (NERSC_WEIGHTS, ORIGIN, POLAR_STEREO, sar_scene, scaled_nersc_card,
                             tree_digest, write_safe_product, write_sar_geotiff,
                             write_unreferenced_sar)
@@ -269,7 +269,7 @@ def test_graphical_model_chains_types_into_scores(env, fine_run, tmp_path):
     chart_path = write_geotiff(tmp_path / "chart.tif", chart,
                                gdal.Open(str(env["scene"])).GetGeoTransform(),
                                epsg=POLAR_STEREO, nodata=255)
-    model3 = Path(__file__).with_name("models") / "sea_ice_types_then_scores.model3"
+    model3 = EXAMPLE_MODELS / "sea_ice_types_then_scores.model3"
     qgis_process("run", str(model3), "--", f"INPUT={env['scene']}", f"CHART={chart_path}",
                  "MODEL=nersc-scaled-test", f"types:ice_types={tmp_path / 'ice.tif'}",
                  f"scores:table={tmp_path / 'table.csv'}", env=env["vars"])

@@ -15,7 +15,7 @@ from helpers import read
 from helpers_seaice import (NERSC_WEIGHTS, ORIGIN, POLAR_STEREO, sar_scene, scaled_nersc_card,
                             write_sar_geotiff)
 
-MODEL3 = Path(__file__).parents[1] / "e2e" / "models" / "sea_ice_types_then_scores.model3"
+MODEL3 = Path(__file__).parents[2] / "resources" / "models" / "sea_ice_types_then_scores.model3"
 
 
 @pytest.fixture
