@@ -130,11 +130,12 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
 
     # Parameters several tools share, so their names and meanings stay the same everywhere.
     def add_model_parameter(self, tasks=None, default=None, inputs=None,
-                            name: str = "MODEL") -> None:
+                            optional: bool = False, name: str = "MODEL") -> None:
         """MODEL: a card id, an .onnx / card .json file or a Hub reference; the dialogs offer
         the known cards of ``tasks`` whose first input is named one of ``inputs`` (None: any)
         in a drop-down (processing_provider/model_widget.py)."""
-        parameter = QgsProcessingParameterString(name, self.tr("Model"), defaultValue=default)
+        parameter = QgsProcessingParameterString(name, self.tr("Model"), defaultValue=default,
+                                                 optional=optional)
         parameter.setMetadata({"widget_wrapper": {
             "class": f"{__package__}.model_widget.ModelWidgetWrapper",
             "tasks": None if tasks is None else list(tasks),

@@ -19,8 +19,9 @@ sys.path.insert(0, str(REPO / "build" / "plugins"))
 from qgis.core import (QgsApplication, QgsProcessing, QgsProcessingDestinationParameter,  # noqa: E402
                        QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
                        QgsProcessingModelChildParameterSource, QgsProcessingModelOutput,
-                       QgsProcessingModelParameter, QgsProcessingParameterFeatureSource,
-                       QgsProcessingParameterField, QgsProcessingParameterRasterLayer,
+                       QgsProcessingModelParameter, QgsProcessingParameterBand,
+                       QgsProcessingParameterFeatureSource, QgsProcessingParameterField,
+                       QgsProcessingParameterNumber, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString)
 from qgis.PyQt.QtCore import QPointF  # noqa: E402
 
@@ -164,11 +165,38 @@ def sea_ice_types_then_scores() -> QgsProcessingModelAlgorithm:
     return example.model
 
 
+def clip_embed_then_search() -> QgsProcessingModelAlgorithm:
+    example = Example("Search imagery with words (embed, then search)",
+                      "Search imagery with words",
+                      "Embeds a raster's chips into an index, then finds the chips that best "
+                      "match a description; later searches can reuse the index.")
+    example.add_input(QgsProcessingParameterRasterLayer("INPUT", "Input raster"))
+    example.add_input(QgsProcessingParameterBand("BANDS", "Red, green and blue bands", None,
+                                                 "INPUT", optional=True, allowMultiple=True))
+    example.add_input(QgsProcessingParameterString("MODEL", "CLIP model", "lrsclip-vit-b-16"))
+    example.add_input(QgsProcessingParameterString("QUERY", "Query", multiLine=True))
+    example.add_input(QgsProcessingParameterNumber("TOP_K", "Number of best chips",
+                                                   QgsProcessingParameterNumber.Integer, 10,
+                                                   minValue=1))
+    example.add_step("embed", "rsai:embed_image_chips",
+                     {name: Source.fromModelParameter(name)
+                      for name in ("INPUT", "BANDS", "MODEL")},
+                     {"index": ("OUTPUT", "Chip index")})
+    example.add_step("search", "rsai:text_search",
+                     {"INDEX": Source.fromChildOutput("embed", "OUTPUT"),
+                      "QUERY": Source.fromModelParameter("QUERY"),
+                      "TOP_K": Source.fromModelParameter("TOP_K")},
+                     {"matches": ("OUTPUT", "Best matching chips"),
+                      "heatmap": ("OUTPUT_HEATMAP", "Similarity heat map")})
+    return example.model
+
+
 EXAMPLES = {"farmland_fields.model3": farmland_fields,
             "bayes_train_then_classify.model3": bayes_train_then_classify,
             "pansharpen_then_quality.model3": pansharpen_then_quality,
             "download_then_run.model3": download_then_run,
-            "sea_ice_types_then_scores.model3": sea_ice_types_then_scores}
+            "sea_ice_types_then_scores.model3": sea_ice_types_then_scores,
+            "clip_embed_then_search.model3": clip_embed_then_search}
 
 
 def main() -> int:

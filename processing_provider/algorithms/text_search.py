@@ -8,9 +8,9 @@ from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterNumber,
 from ...models.clip.outputs import MATCHES_LAYER
 from ...models.clip.tools import text_search
 from ..algorithm import RsaiAlgorithm
-from ..clip_parameters import (CHIP_HELP, add_chip_parameters, add_model_parameter,
+from ..clip_parameters import (add_chip_parameters, add_model_parameter,
                                add_source_parameters, chip_source)
-from ..models import clip_models
+from ..model_loading import clip_models
 from ..vectors import geopackage_destination, load_layer_on_completion
 from .. import styles
 
@@ -20,29 +20,10 @@ class TextSearch(RsaiAlgorithm):
     DISPLAY_NAME = "Search imagery with words"
     GROUP = "Search imagery with words"
     GROUP_ID = "clip"
-    HELP = """Finds the places in imagery that match a description, e.g. "a dense \
-residential area with red roofs beside a river bend": the chips most similar to the text by \
-the cosine of their CLIP embeddings.
-
-<b>Chip index</b>: an index made by "Embed image chips": only the query is embedded (the log \
-says so), so a search takes under a second even for 100,000 chips. MODEL may be left \
-empty (the index's model is used); another model than the index's is refused.
-<b>Or a raster</b>: embeds its chips now (the chip parameters below, under Advanced), then \
-searches them; nothing is stored.
-<b>Query</b>: free text in English. Long descriptions are welcome up to the model's context \
-(248 tokens for lrsclip-vit-b-16, 77 for remoteclip-vit-b-32); a longer one is refused with its \
-token count, never cut silently.
-<b>Top K</b>: how many of the best chips to return.
-
-Outputs: the best chips as polygons (GeoPackage layer "matches") with rank (1 = best) and \
-similarity (cosine, -1..1), coloured by similarity; optionally a Float32 heat map of every \
-chip's similarity on the chip grid (one pixel per chip, nodata -9999 where no chip was \
-embedded). Similarities compare chips with each other for one query; their absolute values \
-differ between models.
-
-""" + CHIP_HELP + """
-
-Cite the model's paper (see Embed image chips); licences on each model card."""
+    REQUIRES = ("torch", "open-clip-torch")
+    OPTIONAL = {"huggingface_hub": "downloading the CLIP weights"}
+    LOCAL_WEIGHTS = ("Or add the downloaded weights as a model card .json whose local_weights "
+                     "names the file, and give that card as MODEL.")
 
     def initAlgorithm(self, config=None):
         add_source_parameters(self)

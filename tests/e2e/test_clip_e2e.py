@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, ogr
 
-from helpers import landcover_geotiff, landcover_scene, qgis_process, read, write_geotiff
+from helpers import (EXAMPLE_MODELS, landcover_geotiff, landcover_scene, qgis_process, read,
+                     write_geotiff)
 from helpers_clip import (CLIP_MEAN, CLIP_STD, TINY, long_clip_layout, long_text,
                           reference_image_embeddings, reference_text_embeddings,
                           reference_tokens, save_checkpoint, tiny_state_dict)
@@ -191,7 +192,7 @@ def test_200_token_query_runs_on_long_clip_and_is_reported_on_77(hub, s2, index,
 
 
 def test_graphical_model_chains_embedding_into_text_search(hub, s2, tmp_path):
-    model3 = Path(__file__).with_name("models") / "clip_embed_then_search.model3"
+    model3 = EXAMPLE_MODELS / "clip_embed_then_search.model3"
     qgis_process("run", str(model3), "--", f"INPUT={s2[0]}", *TRUE_COLOUR, "MODEL=tiny-lrsclip",
                  f"QUERY={QUERY}", "TOP_K=4", f"embed:index={tmp_path / 'index.gpkg'}",
                  f"search:matches={tmp_path / 'matches.gpkg'}",

@@ -19,7 +19,8 @@ def test_example_models_are_valid_laid_out_and_listed(qgis_processing):
         assert {f.name for f in files} == {"farmland_fields.model3", "download_then_run.model3",
                                            "bayes_train_then_classify.model3",
                                            "pansharpen_then_quality.model3",
-                                           "sea_ice_types_then_scores.model3"}
+                                           "sea_ice_types_then_scores.model3",
+                                           "clip_embed_then_search.model3"}
         for path in files:
             model = QgsProcessingModelAlgorithm()
             assert model.fromFile(str(path)), path
