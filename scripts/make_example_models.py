@@ -191,12 +191,57 @@ def clip_embed_then_search() -> QgsProcessingModelAlgorithm:
     return example.model
 
 
+def soil_train_then_predict() -> QgsProcessingModelAlgorithm:
+    example = Example("Soil properties (train, then predict)", "Soil",
+                      "Trains a soil model on lab samples at points (XGBoost, 100 trees: quick), "
+                      "then maps the image with it: values and prediction intervals.")
+    example.add_input(QgsProcessingParameterRasterLayer("INPUT", "Sentinel-2 image"))
+    example.add_input(QgsProcessingParameterFeatureSource(
+        "SAMPLES", "Soil samples", [QgsProcessing.TypeVectorPoint]))
+    example.add_input(QgsProcessingParameterField(
+        "TARGET_FIELDS", "Target fields", None, "SAMPLES", QgsProcessingParameterField.Numeric,
+        allowMultiple=True))
+    example.add_step("train", "rsai:soil_train",
+                     {**{name: Source.fromModelParameter(name)
+                         for name in ("INPUT", "SAMPLES", "TARGET_FIELDS")},
+                      "ALGORITHM": Source.fromStaticValue(1), "TREES": Source.fromStaticValue(100)},
+                     {})
+    example.add_step("predict", "rsai:soil_predict",
+                     {"INPUT": Source.fromModelParameter("INPUT"),
+                      "MODEL": Source.fromChildOutput("train", "OUTPUT_MODEL")},
+                     {"soil": ("OUTPUT", "Soil properties"),
+                      "interval": ("OUTPUT_INTERVAL", "Prediction intervals")})
+    return example.model
+
+
+def fusion_landcover_polygons() -> QgsProcessingModelAlgorithm:
+    example = Example("Land cover polygons (aerial + satellite)", "Land cover",
+                      "Land cover from an aerial image (fused with a satellite image by fusion "
+                      "models), then one polygon per patch of a class (GDAL Polygonize).")
+    example.add_input(QgsProcessingParameterRasterLayer("AERIAL", "Aerial image"))
+    example.add_input(QgsProcessingParameterRasterLayer("SATELLITE", "Satellite image",
+                                                        optional=True))
+    example.add_input(QgsProcessingParameterString("MODEL", "Model"))
+    example.add_step("classify", "rsai:fusion_landcover",
+                     {name: Source.fromModelParameter(name)
+                      for name in ("AERIAL", "SATELLITE", "MODEL")},
+                     {"landcover": ("OUTPUT", "Land cover")})
+    example.add_step("polygonize", "gdal:polygonize",
+                     {"INPUT": Source.fromChildOutput("classify", "OUTPUT"),
+                      "BAND": Source.fromStaticValue(1), "FIELD": Source.fromStaticValue("class"),
+                      "EIGHT_CONNECTEDNESS": Source.fromStaticValue(False)},
+                     {"polygons": ("OUTPUT", "Land cover polygons")})
+    return example.model
+
+
 EXAMPLES = {"farmland_fields.model3": farmland_fields,
             "bayes_train_then_classify.model3": bayes_train_then_classify,
             "pansharpen_then_quality.model3": pansharpen_then_quality,
             "download_then_run.model3": download_then_run,
             "sea_ice_types_then_scores.model3": sea_ice_types_then_scores,
-            "clip_embed_then_search.model3": clip_embed_then_search}
+            "clip_embed_then_search.model3": clip_embed_then_search,
+            "soil_train_then_predict.model3": soil_train_then_predict,
+            "fusion_landcover_polygons.model3": fusion_landcover_polygons}
 
 
 def main() -> int:

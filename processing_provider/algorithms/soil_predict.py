@@ -11,10 +11,14 @@ from ...models.soil.points import predict_points
 from ...models.soil.predict import predict_map, soil_features
 from ...models.soil.train import CITATION
 from ..algorithm import RsaiAlgorithm
-from ..models import load_model
+from ..model_loading import load_card_and_predictor
 from ..vectors import vector_file
 from .. import styles
 from .soil_train import comma_list
+
+
+EXTRAPOLATION_CLASSES = [(0, "within the training range", "#f0f0f0"),
+                         (1, "outside the training range (a guess)", "#d7301f")]
 
 
 class SoilPredict(RsaiAlgorithm):
@@ -22,60 +26,38 @@ class SoilPredict(RsaiAlgorithm):
     DISPLAY_NAME = "Predict soil properties"
     GROUP = "Soil"
     GROUP_ID = "soil"
-    HELP = f"""Applies a soil model trained with <i>Train soil property model</i> \
-(rsai:soil_train) to a Sentinel-2 image and its covariates: maps, or values at points.
-
-<b>Model</b>: the .onnx file written by the training tool (its card is inside, and beside it \
-as .json).
-<b>Sentinel-2 image</b>: the same product and scale as the training image. The model's bands \
-are found by their descriptions in any order (B04, B4, "B04 (red)"...); an image without band \
-names must have exactly the model's bands in its order, or name them with <i>BANDS</i>.
-<b>Covariates</b>: the same rasters as in training, in the same order (any grid; each block is \
-resampled onto the image's pixels).
-<b>Mask</b> (optional): pixels where the mask is 0 are left out (nodata).
-
-<b>Maps</b> (on the image's grid): <i>OUTPUT</i> one Float32 band per target with the unit in \
-the band name; <i>OUTPUT_INTERVAL</i> the lower and upper bound of each target's prediction \
-interval (split-conformal, the coverage chosen in training); <i>OUTPUT_EXTRAPOLATION</i> a \
-Byte flag: 1 where the pixel's features lie outside the range of the training samples (the \
-map is a guess there), 0 inside. Nodata in any input stays nodata (-9999, 255 for the flag).
-<b>Points</b> (optional): with <i>POINTS</i>, each point gets the targets, their interval and \
-the flag as new fields in a new GeoPackage layer <i>OUTPUT_POINTS</i> (the input layer is \
-never modified); points outside the image or on nodata keep empty values and a skip_reason.
-
-Method after: {CITATION}."""
+    REQUIRES = ("onnxruntime",)
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("Sentinel-2 image")))
         self.addParameter(QgsProcessingParameterString(
-            "BANDS", self.tr("Band names in order, when the image's bands have no descriptions "
-                             "(e.g. B02,B03,B04,B08)"), optional=True))
+            "BANDS", self.tr("Band names (e.g. B02,B03,B04)"), optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
-            "COVARIATES", self.tr("Covariate rasters (as in training, same order)"),
+            "COVARIATES", self.tr("Covariate rasters (as in training)"),
             QgsProcessing.TypeRaster, optional=True))
         self.addParameter(QgsProcessingParameterFile(
-            "MODEL", self.tr("Soil model (.onnx from the training tool)"), extension="onnx"))
+            "MODEL", self.tr("Soil model (.onnx)"), extension="onnx"))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "MASK", self.tr("Mask (0 = leave out)"), optional=True))
         self.addParameter(QgsProcessingParameterFeatureSource(
-            "POINTS", self.tr("Points to predict at (optional)"),
+            "POINTS", self.tr("Points to predict at"),
             [QgsProcessing.TypeVectorPoint], optional=True))
         self.add_device_parameter()
         tile = QgsProcessingParameterNumber(
-            "TILE_SIZE", self.tr("Block size in pixels (empty: the model's)"),
+            "TILE_SIZE", self.tr("Block size (px)"),
             QgsProcessingParameterNumber.Integer, None, optional=True, minValue=16)
         tile.setFlags(tile.flags() | tile.FlagAdvanced)
         self.addParameter(tile)
         self.addParameter(QgsProcessingParameterRasterDestination(
             "OUTPUT", self.tr("Soil properties"), optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            "OUTPUT_INTERVAL", self.tr("Prediction intervals (lower, upper per target)"),
+            "OUTPUT_INTERVAL", self.tr("Prediction intervals"),
             optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterRasterDestination(
-            "OUTPUT_EXTRAPOLATION", self.tr("Extrapolation flag (1: outside the training data)"),
+            "OUTPUT_EXTRAPOLATION", self.tr("Extrapolation flag"),
             optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterVectorDestination(
-            "OUTPUT_POINTS", self.tr("Points with predictions (GeoPackage)"),
+            "OUTPUT_POINTS", self.tr("Points with predictions"),
             QgsProcessing.TypeVectorPoint, optional=True, createByDefault=False))
         for name, label in (("PREDICTED_PIXELS", "Pixels predicted"),
                             ("PREDICTED_POINTS", "Points predicted"),
@@ -97,9 +79,9 @@ Method after: {CITATION}."""
         if not has_points and not any(maps.values()):
             raise UserError("nothing to write: choose OUTPUT (and/or OUTPUT_INTERVAL, "
                             "OUTPUT_EXTRAPOLATION), or POINTS and OUTPUT_POINTS")
-        card, predictor = load_model(self.parameterAsFile(parameters, "MODEL", context),
-                                     self.device(parameters, context), callbacks,
-                                     tasks=("regression",))
+        card, predictor = load_card_and_predictor(
+            self.parameterAsFile(parameters, "MODEL", context), self.device(parameters, context),
+            callbacks, tasks=("regression",))
         soil_features(card)
         results = {}
         if has_points:
@@ -122,10 +104,14 @@ Method after: {CITATION}."""
                               tile_size=None if tile in (None, "") else
                               self.parameterAsInt(parameters, "TILE_SIZE", context),
                               callbacks=callbacks.part(0.3 if has_points else 0.1, 1.0))
+            labels = {"OUTPUT": "Soil properties", "OUTPUT_INTERVAL": "Prediction intervals",
+                      "OUTPUT_EXTRAPOLATION": "Extrapolation flag"}
             for name, path in maps.items():
                 if path:
-                    qml = styles.write_value_style(path)
-                    styles.style_on_load(context, path, qml)
+                    qml = (styles.write_class_style(path, EXTRAPOLATION_CLASSES)
+                           if name == "OUTPUT_EXTRAPOLATION" else styles.write_value_style(path))
+                    styles.style_on_load(context, path, qml, f"{labels[name]} ({card.title})",
+                                         below=None if name == "OUTPUT" else maps["OUTPUT"])
                     results[name] = path
             results["PREDICTED_PIXELS"] = run.valid_pixels
         callbacks.log(f"Please cite {CITATION}")

@@ -38,52 +38,23 @@ class SoilTrain(RsaiAlgorithm):
     GROUP = "Soil"
     GROUP_ID = "soil"
     LOG_DEVICES = False  # scikit-learn / XGBoost / a small network on the CPU
-    HELP = f"""Trains a model that predicts soil properties (pH, organic carbon, clay, \
-nutrients...) from a Sentinel-2 image and optional covariates, on your own lab samples, and \
-exports it as ONNX with a model card for prediction maps and points.
-
-<b>Samples</b>: points with the lab values (any CRS; reprojected to the image's). Points \
-outside the image or on nodata are skipped and counted in the log; two samples at the very same \
-place are an error (average replicates first).
-<b>Target fields</b>: one or more numeric fields. <b>Target units</b> (optional): one per \
-target, e.g. "pH,%"; a negative value in a unit that cannot be negative is warned about.
-<b>Sentinel-2 image</b>: bands found by their descriptions (B02, B04, B8A...) or named with \
-<i>BANDS</i> ("B02,B03,B04,B08" in band order). Values are used as stored (e.g. DN = \
-reflectance x 10000): predict on images of the same scale.
-<b>Covariates</b> (optional): further rasters on any grid and CRS (elevation, slope, weather, \
-embeddings), resampled (bilinear) onto the image pixels around each sample.
-<b>Features</b>: band values, 3 x 3 and 5 x 5 window means, and normalised-difference indices \
-({', '.join(INDICES)}; scale-free), plus every covariate band.
-<b>Algorithm</b>: Random Forest (500 trees), XGBoost, or a fully connected network (PyTorch).
-<b>Cross-validation</b>: spatial blocks of <i>CV_BLOCK_SIZE</i> metres distributed over \
-<i>CV_FOLDS</i> folds (neighbouring samples are alike; random folds report optimistic scores and \
-are only for samples far apart). <b>Fold field</b> (optional) gives each sample's fold and \
-overrides both.
-<b>Interval</b>: the nominal coverage of the prediction intervals (split-conformal, from the \
-cross-validation residuals).
-
-Outputs: the ONNX model (outputs values, lower, upper; card in its metadata and as .json beside \
-it), the HTML report (RMSE, R2, bias, Lin's concordance per target from the cross-validation, \
-interval coverage per fold, predicted-vs-observed plots, feature importances) with a CSV beside \
-it, and the scores as numbers: R2_&lt;target&gt;, RMSE_, BIAS_, CCC_, COVERAGE_ for each \
-target, and R2, RMSE, BIAS, CCC, COVERAGE of the first target for chaining in models.
-
-Method after: {CITATION}."""
+    REQUIRES = ("scikit-learn", "skl2onnx", "onnxruntime")
+    OPTIONAL = {"xgboost": "the XGBoost algorithm", "onnxmltools": "XGBoost models as ONNX",
+                "torch": "the fully connected network"}
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(
-            "SAMPLES", self.tr("Soil samples (points with lab values)"),
+            "SAMPLES", self.tr("Soil samples (points)"),
             [QgsProcessing.TypeVectorPoint]))
         self.addParameter(QgsProcessingParameterField(
-            "TARGET_FIELDS", self.tr("Target fields (lab values to predict)"), None, "SAMPLES",
+            "TARGET_FIELDS", self.tr("Target fields (lab values)"), None, "SAMPLES",
             QgsProcessingParameterField.Numeric, allowMultiple=True))
         self.addParameter(QgsProcessingParameterString(
-            "TARGET_UNITS", self.tr("Target units, one per target (e.g. pH,%)"), optional=True))
+            "TARGET_UNITS", self.tr("Target units (e.g. pH,%)"), optional=True))
         self.addParameter(QgsProcessingParameterRasterLayer(
             "INPUT", self.tr("Sentinel-2 image")))
         self.addParameter(QgsProcessingParameterString(
-            "BANDS", self.tr("Band names in order, when the image's bands have no descriptions "
-                             "(e.g. B02,B03,B04,B08)"), optional=True))
+            "BANDS", self.tr("Band names (e.g. B02,B03,B04)"), optional=True))
         self.addParameter(QgsProcessingParameterMultipleLayers(
             "COVARIATES", self.tr("Covariate rasters (any grid)"), QgsProcessing.TypeRaster,
             optional=True))
@@ -101,7 +72,7 @@ Method after: {CITATION}."""
             "CV_FOLDS", self.tr("Number of folds"), QgsProcessingParameterNumber.Integer, 5,
             minValue=2))
         self.addParameter(QgsProcessingParameterField(
-            "FOLD_FIELD", self.tr("Fold field (overrides the folds above)"), None, "SAMPLES",
+            "FOLD_FIELD", self.tr("Fold field"), None, "SAMPLES",
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             "INTERVAL", self.tr("Prediction interval coverage"),

@@ -17,8 +17,8 @@ from osgeo import gdal, ogr, osr
 from rsai_toolbox.models.registry import find_card
 from rsai_toolbox.models.runtime.engine import softmax
 
-from helpers import (LANDCOVER_GEOTRANSFORM, apply_pointwise, conv_onnx, landcover_geotiff,
-                     qgis_process, read, two_input_onnx)
+from helpers import (EXAMPLE_MODELS, LANDCOVER_GEOTRANSFORM, apply_pointwise, conv_onnx,
+                     landcover_geotiff, qgis_process, read, two_input_onnx)
 
 RATIO, SIDE = 20, 600  # 50 cm aerial pixels under 10 m Sentinel-2; 600 px = 30 S2 pixels
 SATELLITE_BANDS = [1, 2, 3, 7]  # B02, B03, B04, B08 of the 13 L1C bands (0-based)
@@ -175,7 +175,7 @@ def test_bad_input_is_refused_with_a_clear_message_and_no_output(env, tmp_path):
 
 
 def test_graphical_model_chains_fusion_into_polygons(env, tmp_path):
-    model3 = Path(__file__).with_name("models") / "fusion_landcover_polygons.model3"
+    model3 = EXAMPLE_MODELS / "fusion_landcover_polygons.model3"
     aerial = env["aerial"]
     qgis_process("run", str(model3), "--", f"AERIAL={aerial}",
                  f"SATELLITE={env['satellite']}", f"MODEL={env['card']}",

@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from osgeo import gdal, ogr
 
-from helpers import qgis_process, read, write_geotiff
+from helpers import EXAMPLE_MODELS, qgis_process, read, write_geotiff
 from helpers_soil import (columns, covariate_raster, grid, pixel_of, s2_raster,
                           sample_points)
 
@@ -213,7 +213,7 @@ def test_predict_refuses_an_image_with_other_bands_and_run_model_a_soil_model(tm
 
 
 def test_graphical_model_chains_train_into_predict(tmp_path, profile, inputs):
-    model3 = Path(__file__).with_name("models") / "soil_train_then_predict.model3"
+    model3 = EXAMPLE_MODELS / "soil_train_then_predict.model3"
     qgis_process("run", str(model3), "--", f"INPUT={inputs['image']}",
                  f"SAMPLES={inputs['points']}", "TARGET_FIELDS=pH_target",
                  f"predict:soil={tmp_path / 'chained.tif'}",

@@ -20,7 +20,9 @@ def test_example_models_are_valid_laid_out_and_listed(qgis_processing):
                                            "bayes_train_then_classify.model3",
                                            "pansharpen_then_quality.model3",
                                            "sea_ice_types_then_scores.model3",
-                                           "clip_embed_then_search.model3"}
+                                           "clip_embed_then_search.model3",
+                                           "soil_train_then_predict.model3",
+                                           "fusion_landcover_polygons.model3"}
         for path in files:
             model = QgsProcessingModelAlgorithm()
             assert model.fromFile(str(path)), path
