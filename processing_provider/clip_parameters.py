@@ -9,7 +9,19 @@ from qgis.core import (QgsProcessing, QgsProcessingParameterBand,
 
 from ..models.clip.chips import ChipOptions
 from ..models.clip.tools import DEFAULT_MODEL, ChipSource
+from .algorithm import RsaiAlgorithm
 from .vectors import layer_file
+
+
+class ClipAlgorithm(RsaiAlgorithm):
+    """What the three CLIP tools declare alike: their group, packages and local-weights hint."""
+
+    GROUP = "Search imagery with words"
+    GROUP_ID = "clip"
+    REQUIRES = ("torch", "open-clip-torch")
+    OPTIONAL = {"huggingface_hub": "downloading the CLIP weights"}
+    LOCAL_WEIGHTS = ("Or add the downloaded weights as a model card .json whose local_weights "
+                     "names the file, and give that card as MODEL.")
 
 
 def add_chip_parameters(algorithm, advanced: bool = False) -> None:

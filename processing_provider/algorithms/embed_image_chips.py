@@ -6,22 +6,16 @@ from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterRasterLa
 
 from ...models.clip.index import DEFAULT_LAYER
 from ...models.clip.tools import embed_image_chips
-from ..algorithm import RsaiAlgorithm
-from ..clip_parameters import add_chip_parameters, add_model_parameter, chip_options
+from ..clip_parameters import (ClipAlgorithm, add_chip_parameters, add_model_parameter,
+                               chip_options)
 from ..model_loading import clip_models
 from ..vectors import geopackage_destination, load_layer_on_completion
 from .. import styles
 
 
-class EmbedImageChips(RsaiAlgorithm):
+class EmbedImageChips(ClipAlgorithm):
     NAME = "embed_image_chips"
     DISPLAY_NAME = "Embed image chips (CLIP index for text search)"
-    GROUP = "Search imagery with words"
-    GROUP_ID = "clip"
-    REQUIRES = ("torch", "open-clip-torch")
-    OPTIONAL = {"huggingface_hub": "downloading the CLIP weights"}
-    LOCAL_WEIGHTS = ("Or add the downloaded weights as a model card .json whose local_weights "
-                     "names the file, and give that card as MODEL.")
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("Input raster")))

@@ -7,23 +7,16 @@ from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterNumber,
 
 from ...models.clip.outputs import MATCHES_LAYER
 from ...models.clip.tools import text_search
-from ..algorithm import RsaiAlgorithm
-from ..clip_parameters import (add_chip_parameters, add_model_parameter,
+from ..clip_parameters import (ClipAlgorithm, add_chip_parameters, add_model_parameter,
                                add_source_parameters, chip_source)
 from ..model_loading import clip_models
 from ..vectors import geopackage_destination, load_layer_on_completion
 from .. import styles
 
 
-class TextSearch(RsaiAlgorithm):
+class TextSearch(ClipAlgorithm):
     NAME = "text_search"
     DISPLAY_NAME = "Search imagery with words"
-    GROUP = "Search imagery with words"
-    GROUP_ID = "clip"
-    REQUIRES = ("torch", "open-clip-torch")
-    OPTIONAL = {"huggingface_hub": "downloading the CLIP weights"}
-    LOCAL_WEIGHTS = ("Or add the downloaded weights as a model card .json whose local_weights "
-                     "names the file, and give that card as MODEL.")
 
     def initAlgorithm(self, config=None):
         add_source_parameters(self)

@@ -6,22 +6,15 @@ from qgis.core import (QgsProcessingParameterNumber, QgsProcessingParameterRaste
 
 from ...models.clip.queries import parse_labels
 from ...models.clip.tools import zero_shot_classify
-from ..algorithm import RsaiAlgorithm
-from ..clip_parameters import (add_chip_parameters, add_model_parameter,
+from ..clip_parameters import (ClipAlgorithm, add_chip_parameters, add_model_parameter,
                                add_source_parameters, chip_source)
 from ..model_loading import clip_models
 from .. import styles
 
 
-class ZeroShotClassify(RsaiAlgorithm):
+class ZeroShotClassify(ClipAlgorithm):
     NAME = "zero_shot_classify"
     DISPLAY_NAME = "Zero-shot classification of image chips"
-    GROUP = "Search imagery with words"
-    GROUP_ID = "clip"
-    REQUIRES = ("torch", "open-clip-torch")
-    OPTIONAL = {"huggingface_hub": "downloading the CLIP weights"}
-    LOCAL_WEIGHTS = ("Or add the downloaded weights as a model card .json whose local_weights "
-                     "names the file, and give that card as MODEL.")
 
     def initAlgorithm(self, config=None):
         add_source_parameters(self)
