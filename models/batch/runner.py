@@ -8,7 +8,6 @@ address is given, else the running dask-scheduler at that address.
 from __future__ import annotations
 
 import multiprocessing
-import shutil
 import sys
 import time
 import uuid
@@ -141,14 +140,18 @@ def connect(spec: BatchSpec):
 
 
 def use_python_for_workers() -> None:
-    """Worker processes start a Python interpreter; inside QGIS sys.executable is QGIS itself,
-    so point multiprocessing at the Python QGIS embeds."""
-    if Path(sys.executable).name.startswith("python"):
+    """Worker processes start a Python interpreter. Inside QGIS, sys.executable is QGIS itself
+    or whatever ``python3`` is first on PATH (maybe another version): point multiprocessing at
+    the interpreter QGIS embeds, the one under sys.exec_prefix."""
+    executable = Path(sys.executable)
+    prefixes = {Path(p) for p in (sys.prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    if executable.name.lower().startswith("python") and any(
+            prefix in executable.parents for prefix in prefixes):
         return
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    for candidate in (Path(sys.exec_prefix) / "bin" / version, shutil.which(version),
-                      shutil.which("python3")):
-        if candidate and Path(candidate).is_file():
+    for candidate in (Path(sys.exec_prefix) / "bin" / version, Path(sys.exec_prefix) / "python.exe",
+                      Path(sys.base_exec_prefix) / "bin" / version):
+        if candidate.is_file():
             multiprocessing.set_executable(str(candidate))
             return
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -89,6 +90,7 @@ def run_scene(job: SceneJob) -> dict:
         record["outputs"] = {name: {"path": Path(path).name, "sha256": sha256_file(path)}
                              for name, path in job.outputs.items()}
         record["status"] = "done"
+        record["qgis_in_worker"] = "qgis" in sys.modules  # a worker needs no QGIS: tests check
     except UserError as exc:
         record.update(status="failed", error=str(exc), user_error=True)
     except Exception as exc:  # anything else: recorded with its type, retried by the client
