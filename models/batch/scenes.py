@@ -41,6 +41,8 @@ def list_scenes(scenes: str, asset: str = "") -> list[Scene]:
                         "STAC ItemCollection .json.")
     if path.suffix.lower() in (".json", ".geojson"):
         return _unique(stac_scenes(path, asset))
+    if not _is_text(path):  # one raster (a GeoTIFF, a VRT ...): a batch of one
+        return [Scene(path.stem, str(path))]
     return _unique([Scene(_name_of(line), _located(line, path.parent))
                     for line in _lines(path)])
 
@@ -67,6 +69,17 @@ def stac_scenes(path: Path, asset: str) -> list[Scene]:
                             f"ASSET to the one to run{f' (not {asset!r})' if asset else ''}.")
         scenes.append(Scene(name, _located(assets[key]["href"], path.parent)))
     return scenes
+
+
+def _is_text(path: Path) -> bool:
+    if path.suffix.lower() == ".vrt":
+        return False
+    head = path.read_bytes()[:4096]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\0" not in head
 
 
 def _lines(path: Path) -> list[str]:
