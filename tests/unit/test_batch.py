@@ -337,3 +337,12 @@ def test_python_dash_m_runs_the_same_cli(data, tmp_path):
     result = subprocess.run([sys.executable, "-m", "models.batch", "--help"], cwd=REPO,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "--scene-parameter" in result.stdout
+
+
+def test_a_running_scheduler_given_by_address(client, data, tmp_path):
+    """SCHEDULER = the address of a running scheduler (here the test cluster's): the batch
+    connects as a client of it instead of starting a LocalCluster."""
+    summary = run_batch(spec(data, tmp_path / "out", scheduler=client.scheduler.address))
+    assert (summary.done, summary.failed) == (SCENES, 0)
+    workers = {r["worker"] for r in scene_records(tmp_path / "out")}
+    assert workers <= set(client.scheduler_info()["workers"])
