@@ -49,6 +49,13 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--scheduler-timeout", type=float, default=SCHEDULER_TIMEOUT_S)
     parser.add_argument("--accept-other-parameters", action="store_true",
                         help="continue in an OUTPUT_FOLDER whose manifest is another run's")
+    parser.add_argument("--band-rows", type=int, default=0,
+                        help="split scenes taller than this into row bands run on several "
+                             "workers, joined as a VRT (0: whole scenes)")
+    parser.add_argument("--band-halo", type=int, default=None,
+                        help="rows each band reads past its own (default: the tile overlap)")
+    parser.add_argument("--merge-bands", action="store_true",
+                        help="also write a merged GeoTIFF beside each joined VRT")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
@@ -103,7 +110,8 @@ def main(argv=None) -> int:
             gpus_per_worker=arguments.gpus_per_worker, retries=arguments.retries,
             card_dirs=tuple(arguments.cards_dir),
             accept_other_parameters=arguments.accept_other_parameters,
-            scheduler_timeout_s=arguments.scheduler_timeout)
+            scheduler_timeout_s=arguments.scheduler_timeout, band_rows=arguments.band_rows,
+            band_halo=arguments.band_halo, merge_bands=arguments.merge_bands)
         summary = run_batch(spec, Callbacks(), on_progress=bar)
     except (UserError, Cancelled) as exc:
         bar.close()

@@ -20,10 +20,13 @@ from ..hub import sha256_file
 MANIFEST_NAME = "rsai_batch_manifest.jsonl"
 
 
-def run_key(tool: str, parameters: dict, scene_parameter: str) -> str:
-    """What makes two runs the same: the tool and its parameters (outputs aside)."""
-    text = json.dumps({"tool": tool, "parameters": parameters,
-                       "scene_parameter": scene_parameter}, sort_keys=True, default=str)
+def run_key(tool: str, parameters: dict, scene_parameter: str, bands: dict | None = None) -> str:
+    """What makes two runs the same: the tool and its parameters (outputs aside), and how
+    scenes are split into row bands, if they are."""
+    identity = {"tool": tool, "parameters": parameters, "scene_parameter": scene_parameter}
+    if bands:
+        identity["bands"] = bands
+    text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -8,6 +8,7 @@ address is given, else the running dask-scheduler at that address.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sys
 import time
 import uuid
@@ -19,6 +20,7 @@ from ..callbacks import Callbacks
 from ..errors import Cancelled, UserError
 from ..hub import WeightsStore, sha256_file
 from ..tools import ToolEnvironment, find_tool
+from . import bands
 from .manifest import Manifest, outputs_intact, run_key
 from .scenes import Scene, list_scenes
 from .task import SceneJob, run_scene
@@ -44,6 +46,9 @@ class BatchSpec:
     offline: bool = False
     accept_other_parameters: bool = False
     scheduler_timeout_s: float = SCHEDULER_TIMEOUT_S
+    band_rows: int = 0  # > 0: scenes taller than this run as row bands on several workers
+    band_halo: int | None = None  # rows each band reads past its own; None: the tile overlap
+    merge_bands: bool = False  # also write a merged GeoTIFF beside each joined VRT
 
 
 @dataclass
@@ -66,11 +71,24 @@ class Progress:
     failed: int = 0
     started: float = field(default_factory=time.time)
     last: dict | None = None  # the record just written
+    finished: list = field(default_factory=list)  # names of the tasks done in this run
 
 
-def prepare(spec: BatchSpec, callbacks: Callbacks):
+@dataclass
+class Plan:
+    tool: object
+    base: dict  # the tool's parameters without the scene and the outputs
+    scenes: list
+    outputs: Callable  # Scene -> {output name: path}
+    manifest: Manifest
+    key: str
+    weights_sha256: str | None
+    halo: int
+
+
+def prepare(spec: BatchSpec, callbacks: Callbacks) -> Plan:
     """Everything checked before any cluster starts: tool, parameters, scenes, folder, manifest,
-    weights (fetched here, once). Returns (tool, base values, scenes, manifest, key, sha256)."""
+    weights (fetched here, once)."""
     tool = find_tool(spec.tool)
     if not isinstance(spec.parameters, dict):
         raise UserError("PARAMETERS must be a JSON object of the tool's parameters, e.g. "
@@ -91,7 +109,8 @@ def prepare(spec: BatchSpec, callbacks: Callbacks):
     folder.mkdir(parents=True, exist_ok=True)
 
     def outputs(scene: Scene) -> dict:
-        return {p.name: str(folder / f"{scene.name}_{p.name}{p.extension}") for p in wanted}
+        return {p.name: str(folder / scene.subfolder / f"{scene.name}_{p.name}{p.extension}")
+                for p in wanted}
 
     sources = {str(Path(s.source).resolve()) for s in scenes if not s.source.startswith("/vsi")}
     for scene in scenes:
@@ -103,7 +122,9 @@ def prepare(spec: BatchSpec, callbacks: Callbacks):
                               **outputs(scenes[0])})
     key = run_key(tool.id, {k: v for k, v in normalised.items()
                             if k not in output_names and k != spec.scene_parameter},
-                  spec.scene_parameter)
+                  spec.scene_parameter,
+                  {"rows": spec.band_rows, "halo": spec.band_halo, "merge": spec.merge_bands}
+                  if spec.band_rows > 0 else None)
     manifest = Manifest(folder)
     manifest.check_same_run(key, spec.accept_other_parameters)
     store = WeightsStore(Path(spec.cache_dir), offline=spec.offline, log=callbacks.log)
@@ -114,7 +135,12 @@ def prepare(spec: BatchSpec, callbacks: Callbacks):
     weights_sha256 = sha256_file(model.weights) if model is not None else None
     if model is not None:
         callbacks.log(f"Model {model.card.id}: weights {model.weights} (sha256 {weights_sha256})")
-    return tool, base, scenes, outputs, manifest, key, weights_sha256
+    halo = spec.band_halo
+    if halo is None:
+        halo = normalised.get("OVERLAP")
+        if halo is None:
+            halo = model.card.tiling.overlap if model is not None else 0
+    return Plan(tool, base, scenes, outputs, manifest, key, weights_sha256, int(halo))
 
 
 def connect(spec: BatchSpec):
@@ -160,33 +186,68 @@ def run_batch(spec: BatchSpec, callbacks: Callbacks = Callbacks(), client=None,
               on_progress: Callable[[Progress], None] | None = None) -> BatchSummary:
     """Run the batch; ``client``: an existing distributed Client to use (else one is made
     from the spec and closed at the end)."""
-    tool, base, scenes, outputs, manifest, key, weights_sha256 = prepare(spec, callbacks)
+    plan = prepare(spec, callbacks)
+    tool, base, outputs, manifest, key = plan.tool, plan.base, plan.outputs, plan.manifest, plan.key
     folder = manifest.path.parent
-    summary = BatchSummary(total=len(scenes), manifest=str(manifest.path))
-    progress = Progress(total=len(scenes))
+    summary = BatchSummary(total=len(plan.scenes), manifest=str(manifest.path))
     last = manifest.last_by_scene()
-    todo = []
-    for scene in scenes:
+    todo, splits = [], {}
+    for scene in plan.scenes:
         why = outputs_intact(last[scene.name], folder) if scene.name in last else "new"
         if why is None:
-            progress.skipped += 1
-        else:
-            if scene.name in last:
-                callbacks.log(f"{scene.name}: running again, {why}")
+            summary.skipped += 1
+            continue
+        if scene.name in last:
+            callbacks.log(f"{scene.name}: running again, {why}")
+        parts = bands.split(scene, spec.band_rows, plan.halo, folder) if spec.band_rows > 0 \
+            else None
+        if parts is None:
             todo.append(scene)
-    summary.skipped = progress.skipped
+            continue
+        splits[scene.name] = parts
+        for band in parts.bands:  # bands an interrupted run finished are not run again
+            if band.scene.name not in last or outputs_intact(last[band.scene.name], folder):
+                todo.append(band.scene)
+    progress = Progress(total=summary.skipped + len(todo), skipped=summary.skipped)
     manifest.append({"record": "run", "run_key": key, "tool": tool.id, "parameters": base,
                      "scene_parameter": spec.scene_parameter, "scenes": spec.scenes,
                      "asset": spec.asset, "scheduler": spec.scheduler or "LocalCluster",
-                     "started": time.time(), "total": len(scenes), "to_run": len(todo)})
-    callbacks.log(f"{len(scenes)} scenes: {progress.skipped} already done, {len(todo)} to run")
+                     "band_rows": spec.band_rows, "started": time.time(),
+                     "total": len(plan.scenes), "to_run": len(todo)})
+    callbacks.log(f"{len(plan.scenes)} scenes: {summary.skipped} already done, "
+                  f"{len(todo)} tasks to run" + (f" ({len(splits)} scenes in row bands of "
+                                                 f"{spec.band_rows} rows, halo {plan.halo})"
+                                                 if splits else ""))
     if on_progress:
         on_progress(progress)
-    if not todo:
-        manifest.append({"record": "summary", "done": 0, "skipped": summary.skipped,
-                         "failed": 0, "ended": time.time()})
-        return summary
+    if todo:
+        _run_tasks(spec, plan, todo, client, callbacks, progress, summary, on_progress)
+    band_names = {band.scene.name for parts in splits.values() for band in parts.bands}
+    summary.done = progress.done - sum(1 for name in progress.finished if name in band_names)
+    summary.failed = sum(1 for name in summary.errors if name not in band_names)
+    last = manifest.last_by_scene()
+    for name, parts in splits.items():
+        records = [last.get(band.scene.name, {}) for band in parts.bands]
+        if all(record.get("status") == "done" for record in records):
+            manifest.append(_join(parts, records, outputs, spec.merge_bands, folder, key, base))
+            summary.done += 1
+        else:
+            summary.failed += 1
+            summary.errors[name] = "; ".join(f"{band.scene.name}: {summary.errors[band.scene.name]}"
+                                             for band in parts.bands
+                                             if band.scene.name in summary.errors)
+    manifest.append({"record": "summary", "done": summary.done, "skipped": summary.skipped,
+                     "failed": summary.failed, "ended": time.time()})
+    return summary
 
+
+def _run_tasks(spec, plan, todo, client, callbacks, progress, summary, on_progress) -> None:
+    """One Dask task per scene (or row band); each record appended as it ends; failures other
+    than clear user errors resubmitted up to RETRIES times."""
+    from distributed import wait
+
+    tool, base, outputs, manifest = plan.tool, plan.base, plan.outputs, plan.manifest
+    folder = manifest.path.parent
     own = client is None
     cluster = None
     if own:
@@ -199,14 +260,13 @@ def run_batch(spec: BatchSpec, callbacks: Callbacks = Callbacks(), client=None,
     def submit(scene: Scene, attempt: int):
         job = SceneJob(tool.id, {**base, spec.scene_parameter: scene.source, **outputs(scene)},
                        scene.name, scene.source, str(folder), str(spec.cache_dir),
-                       tuple(map(str, spec.card_dirs)), weights_sha256, outputs(scene))
+                       tuple(map(str, spec.card_dirs)), plan.weights_sha256, outputs(scene))
         future = client.submit(run_scene, job, key=f"rsai-scene-{scene.name}-{uuid.uuid4().hex}",
                                pure=False, resources=resources)
         return future, (scene, attempt)
 
     try:
         pending = dict(submit(scene, 1) for scene in todo)
-        from distributed import wait
         while pending:
             try:
                 finished, _ = wait(list(pending), timeout=0.5, return_when="FIRST_COMPLETED")
@@ -219,7 +279,7 @@ def run_batch(spec: BatchSpec, callbacks: Callbacks = Callbacks(), client=None,
             for future in finished:
                 scene, attempt = pending.pop(future)
                 record = _result(future, scene)
-                record.update(attempt=attempt, run_key=key, parameters=base)
+                record.update(attempt=attempt, run_key=plan.key, parameters=base)
                 retry = (record["status"] == "failed" and not record.get("user_error")
                          and attempt <= spec.retries)
                 record["will_retry"] = retry
@@ -231,6 +291,7 @@ def run_batch(spec: BatchSpec, callbacks: Callbacks = Callbacks(), client=None,
                     continue
                 if record["status"] == "done":
                     progress.done += 1
+                    progress.finished.append(scene.name)
                 else:
                     progress.failed += 1
                     summary.errors[scene.name] = record["error"]
@@ -245,10 +306,25 @@ def run_batch(spec: BatchSpec, callbacks: Callbacks = Callbacks(), client=None,
             client.close()
             if cluster is not None:
                 cluster.close()
-    summary.done, summary.failed = progress.done, progress.failed
-    manifest.append({"record": "summary", "done": summary.done, "skipped": summary.skipped,
-                     "failed": summary.failed, "ended": time.time()})
-    return summary
+
+
+def _join(parts: "bands.Split", records: list[dict], outputs, merge: bool, folder: Path,
+          key: str, base: dict) -> dict:
+    """The split scene's record once its bands are joined (a VRT per output, maybe merged)."""
+    band_outputs = [{name: str(folder / output["path"]) for name, output in
+                     record["outputs"].items()} for record in records]
+    joined = {name: str(Path(path).with_suffix(".vrt"))
+              for name, path in outputs(parts.scene).items()}
+    written = bands.join(parts, band_outputs, joined, merge)
+    first = records[0]
+    return {"record": "scene", "scene": parts.scene.name, "source": parts.scene.source,
+            "status": "done", "tool": first.get("tool"), "card": first.get("card"),
+            "weights_sha256": first.get("weights_sha256"), "versions": first.get("versions"),
+            "start": min(r["start"] for r in records), "end": time.time(),
+            "worker": "client (join of row bands)", "bands": len(records), "run_key": key,
+            "parameters": base,
+            "outputs": {name: {"path": os.path.relpath(path, folder), "sha256": sha256_file(path)}
+                        for name, path in written.items()}}
 
 
 def _result(future, scene: Scene) -> dict:

@@ -18,6 +18,7 @@ GLOB_CHARACTERS = set("*?[")
 class Scene:
     name: str  # the prefix of its outputs' names
     source: str  # a path or a GDAL URL (/vsicurl/..., /vsis3/...)
+    subfolder: str = ""  # where its outputs go, inside the output folder (row bands)
 
 
 def list_scenes(scenes: str, asset: str = "") -> list[Scene]:

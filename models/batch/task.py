@@ -87,7 +87,8 @@ def run_scene(job: SceneJob) -> dict:
                                 "workers the same cache folder (or clear theirs).")
             record.update(card=model.card.id, weights_sha256=found)
         tool.run(job.parameters, environment, Callbacks(log=LOG.info, warn=LOG.warning))
-        record["outputs"] = {name: {"path": Path(path).name, "sha256": sha256_file(path)}
+        record["outputs"] = {name: {"path": os.path.relpath(path, job.output_folder),
+                                    "sha256": sha256_file(path)}
                              for name, path in job.outputs.items()}
         record["status"] = "done"
         record["qgis_in_worker"] = "qgis" in sys.modules  # a worker needs no QGIS: tests check

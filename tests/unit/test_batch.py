@@ -256,7 +256,8 @@ def test_a_tampered_output_is_detected_and_recomputed(client, data, expected_run
     assert [r["scene"] for r in scene_records(out)][SCENES:] == ["scene2"]
 
 
-def test_stac_item_collection_with_local_hrefs_and_one_unreachable(client, data, tmp_path):
+def test_stac_item_collection_with_local_hrefs_and_one_unreachable(client, data, tmp_path,
+                                                                  expected_run_model):
     items = [{"type": "Feature", "id": f"item{i}",
               "assets": {"image": {"href": f"tiles/scene{i}.tif"},
                          "thumbnail": {"href": "thumb.png"}}} for i in range(3)]
@@ -346,3 +347,36 @@ def test_a_running_scheduler_given_by_address(client, data, tmp_path):
     assert (summary.done, summary.failed) == (SCENES, 0)
     workers = {r["worker"] for r in scene_records(tmp_path / "out")}
     assert workers <= set(client.scheduler_info()["workers"])
+
+
+def test_one_large_raster_in_row_bands_equals_one_run(client, data, tmp_path):
+    """Row bands on several workers, each reading the halo (the tile overlap) past its rows,
+    joined as a VRT and a merged GeoTIFF: equal to one run of the whole raster."""
+    write_geotiff(tmp_path / "large.tif",
+                  np.random.default_rng(9).random((3, 500, 300)).astype(np.float32))
+    parameters = {"MODEL": str(data / "model.onnx"), "DEVICE": "cpu", "TILE_SIZE": 64,
+                  "OVERLAP": 8}
+    whole = sequential(RUN_MODEL, parameters, [tmp_path / "large.tif"], tmp_path / "whole",
+                       ("OUTPUT", "OUTPUT_PROBABILITIES"))["large"]
+    out = tmp_path / "out"
+    banded = spec(data, out, scenes=str(tmp_path / "large.tif"), band_rows=120,
+                  merge_bands=True, parameters={**parameters, "OUTPUT_PROBABILITIES": True})
+    summary = run_batch(banded, client=client)
+    assert (summary.done, summary.failed) == (1, 0)
+    records = scene_records(out)
+    assert sorted(r["scene"] for r in records[:-1]) == [f"large.band{i:03d}" for i in range(5)]
+    assert records[-1]["scene"] == "large" and records[-1]["bands"] == 5
+    assert len({r["worker"] for r in records[:-1]}) == 2  # the bands ran on both workers
+    geotransform = gdal.Open(str(tmp_path / "large.tif")).GetGeoTransform()
+    for suffix in (".vrt", ".tif"):
+        joined = gdal.Open(str(out / f"large_OUTPUT{suffix}"))
+        classes, joined_geotransform = joined.ReadAsArray(), joined.GetGeoTransform()
+        joined = None
+        np.testing.assert_array_equal(classes, whole["OUTPUT"])
+        assert joined_geotransform == geotransform
+        np.testing.assert_allclose(read(out / f"large_OUTPUT_PROBABILITIES{suffix}"),
+                                   whole["OUTPUT_PROBABILITIES"], atol=1e-6)
+    joined = records[-1]
+    assert joined["outputs"]["OUTPUT_MERGED"]["sha256"] == sha256_file(out / "large_OUTPUT.tif")
+    again = run_batch(banded, client=client)
+    assert (again.done, again.skipped) == (0, 1)
