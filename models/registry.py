@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 from .cards import ModelCard, card_from_onnx_metadata, load_card
 from .errors import UserError
 from .hub import WeightsSource, WeightsStore
-from .runtime.backends import require
+from .runtime.backends import load_predictor, require
 
 BUILTIN_CARDS = Path(__file__).with_name("cards")
 
@@ -85,6 +85,25 @@ def resolve(reference: str, store: WeightsStore, extra_dirs: Iterable[Path] = ()
     if local_weights:
         card = card.with_local_weights(Path(local_weights))
     return ResolvedModel(card, weights_path(card, store, progress, is_cancelled))
+
+
+def load_model(reference: str, device: str, store: WeightsStore, extra_dirs: Iterable[Path] = (),
+               callbacks=None, tasks: Iterable[str] | None = None,
+               weights_file: str | Path | None = None):
+    """Resolve MODEL, load it on DEVICE and log what the run uses: model, weights, licence and
+    the device actually chosen. Returns (card, predictor, weights path)."""
+    from .callbacks import Callbacks
+
+    callbacks = callbacks or Callbacks()
+    first = callbacks.part(0, 0.1)
+    model = resolve(reference, store, extra_dirs, first.progress, first.is_cancelled, tasks,
+                    weights_file)
+    card = model.card
+    predictor = load_predictor(card, model.weights, device)
+    origin = card.weights.describe() if card.weights and not card.local_weights else "local file"
+    callbacks.log(f"Model {card.id}: {card.title}; weights {origin} at {model.weights}; "
+                  f"licence {card.licence}; device {predictor.device}")
+    return card, predictor, model.weights
 
 
 def weights_path(card: ModelCard, store: WeightsStore,

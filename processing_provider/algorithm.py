@@ -173,3 +173,9 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
             return None if value in (None, "") else self.parameterAsInt(parameters, name, context)
         return {"tile_size": optional_int("TILE_SIZE"), "overlap": optional_int("OVERLAP"),
                 "batch_size": self.parameterAsInt(parameters, "BATCH_SIZE", context)}
+
+    def tiling_values(self, parameters, context) -> dict:
+        """The same under the parameters' own names (TILE_SIZE, ...), for a core tool entry."""
+        tiling = self.tiling(parameters, context)
+        return {"TILE_SIZE": tiling["tile_size"], "OVERLAP": tiling["overlap"],
+                "BATCH_SIZE": tiling["batch_size"]}

@@ -4,7 +4,7 @@ loaded predictor, with the provider's settings: cache folder, offline switch, th
 (Named so as not to be confused with the core package ``models``.)"""
 
 from ..models import registry
-from ..models.runtime.backends import Predictor, load_predictor
+from ..models.tools import ToolEnvironment
 from . import settings
 
 
@@ -17,16 +17,19 @@ def resolve_model_parameter(reference: str, callbacks, tasks=None,
                             callbacks.progress, callbacks.is_cancelled, tasks, weights_file)
 
 
+def tool_environment(callbacks) -> ToolEnvironment:
+    """The provider's weights cache and the user's cards, for a core tool entry
+    (models/tools.py)."""
+    return ToolEnvironment(settings.weights_store(log=callbacks.log), (settings.user_cards_dir(),))
+
+
 def load_card_and_predictor(reference: str, device: str, callbacks, tasks=None,
                             weights_file: str | None = None):
-    """Resolve MODEL, load it on DEVICE and log what the run uses: model, weights, licence and
-    the device actually chosen. Returns (card, predictor)."""
-    model = resolve_model_parameter(reference, callbacks.part(0, 0.1), tasks, weights_file)
-    card = model.card
-    predictor: Predictor = load_predictor(card, model.weights, device)
-    origin = card.weights.describe() if card.weights and not card.local_weights else "local file"
-    callbacks.log(f"Model {card.id}: {card.title}; weights {origin} at {model.weights}; "
-                  f"licence {card.licence}; device {predictor.device}")
+    """Resolve MODEL, load it on DEVICE and log what the run uses (registry.load_model).
+    Returns (card, predictor)."""
+    card, predictor, _ = registry.load_model(
+        reference, device, settings.weights_store(log=callbacks.log), [settings.user_cards_dir()],
+        callbacks, tasks, weights_file)
     return card, predictor
 
 

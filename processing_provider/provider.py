@@ -6,6 +6,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from . import settings
+from .algorithms.batch_run import BatchRun
 from .algorithms.bayes_landcover_classify import BayesLandcoverClassify
 from .algorithms.bayes_landcover_train import BayesLandcoverTrain
 from .algorithms.download_model import DownloadModel
@@ -30,7 +31,7 @@ ALGORITHMS = (RunModel, DownloadModel, InstallDependencies,
               BayesLandcoverTrain, BayesLandcoverClassify, FusionLandcover,
               Pansharpen, PansharpeningQuality,
               SeaIceTypes, SeaIceScores,
-              EmbedImageChips, TextSearch, ZeroShotClassify, SoilTrain, SoilPredict)
+              EmbedImageChips, TextSearch, ZeroShotClassify, SoilTrain, SoilPredict, BatchRun)
 
 
 class RsaiProvider(QgsProcessingProvider):

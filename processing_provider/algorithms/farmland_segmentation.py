@@ -3,20 +3,10 @@
 from qgis.core import (QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString)
 
-from ...models.errors import UserError
-from ...models.farmland.segment import segment_fields
-from ...models.runtime.engine import RunOptions
+from ...models.tools import FARMLAND_SEGMENTATION, parse_band_list  # noqa: F401 (shared)
 from ..algorithm import RsaiAlgorithm
-from ..model_loading import load_card_and_predictor
+from ..model_loading import tool_environment
 from .. import styles
-
-
-def parse_band_list(text: str) -> list:
-    """'1,2,3,4' or '1 2 3 4' -> [1, 2, 3, 4]; empty -> []."""
-    try:
-        return [int(v) for v in text.replace(",", " ").split()]
-    except ValueError:
-        raise UserError(f"BANDS must be band numbers separated by commas, e.g. 3,2,1,7; got {text!r}")
 
 
 class FarmlandSegmentation(RsaiAlgorithm):
@@ -54,17 +44,14 @@ class FarmlandSegmentation(RsaiAlgorithm):
 
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
-        card, predictor = load_card_and_predictor(
-            self.parameterAsString(parameters, "MODEL", context), self.device(parameters, context),
-            callbacks, tasks=("segmentation",),
-            weights_file=self.parameterAsFile(parameters, "WEIGHTS", context) or None)
-        segment_fields(card, predictor, output, probabilities or None,
-                       input_a=source("INPUT_A"), input_b=source("INPUT_B"), stack=source("INPUT"),
-                       bands=parse_band_list(self.parameterAsString(parameters, "BANDS", context)),
-                       options=RunOptions(**self.tiling(parameters, context)),
-                       callbacks=callbacks.part(0.1, 1))
-        styles.style_model_outputs(context, card, output, probabilities or None)
-        results = {"OUTPUT": output}
-        if probabilities:
-            results["OUTPUT_PROBABILITIES"] = probabilities
-        return results
+        values = {"INPUT_A": source("INPUT_A"), "INPUT_B": source("INPUT_B"),
+                  "INPUT": source("INPUT"),
+                  "MODEL": self.parameterAsString(parameters, "MODEL", context),
+                  "WEIGHTS": self.parameterAsFile(parameters, "WEIGHTS", context) or None,
+                  "BANDS": self.parameterAsString(parameters, "BANDS", context),
+                  "DEVICE": self.device(parameters, context),
+                  **self.tiling_values(parameters, context),
+                  "OUTPUT": output, "OUTPUT_PROBABILITIES": probabilities}
+        result = FARMLAND_SEGMENTATION.run(values, tool_environment(callbacks), callbacks)
+        styles.style_model_outputs(context, result.card, output, probabilities or None)
+        return result.outputs

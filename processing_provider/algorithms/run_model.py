@@ -5,13 +5,10 @@ from qgis.core import (QgsProcessing, QgsProcessingParameterBand,
                        QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer)
 
-from ...models.errors import UserError
-from ...models.runtime.engine import Destination, RunOptions, run
+from ...models.tools import RUN_MODEL, RUN_MODEL_TASKS as TASKS
 from ..algorithm import RsaiAlgorithm
-from ..model_loading import load_card_and_predictor
+from ..model_loading import tool_environment
 from .. import styles
-
-TASKS = ("segmentation", "regression")
 
 
 class RunModel(RsaiAlgorithm):
@@ -39,32 +36,16 @@ class RunModel(RsaiAlgorithm):
             createByDefault=False))
 
     def run_tool(self, parameters, context, callbacks):
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
-        extra = [extra.source() for extra in
-                 self.parameterAsLayerList(parameters, "EXTRA_INPUTS", context)]
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
-        card, predictor = load_card_and_predictor(
-            self.parameterAsString(parameters, "MODEL", context),
-            self.device(parameters, context), callbacks, tasks=TASKS)
-        if card.method.get("features"):  # e.g. a soil model: its own feature recipe
-            raise UserError(f"{card.title} computes its own features from the rasters; run it "
-                            f"with its method's tool (rsai:{card.method.get('name')}_predict).")
-        if len(extra) > len(card.inputs) - 1:
-            raise UserError(f"{card.title} takes {len(card.inputs)} input(s) "
-                            f"({', '.join(spec.name for spec in card.inputs)}) but "
-                            f"{1 + len(extra)} rasters were given; remove the extra inputs.")
-        paths = {spec.name: path for spec, path in zip(card.inputs, [layer.source(), *extra])}
-        destinations = [Destination(output)]
-        if probabilities:
-            destinations.append(Destination(probabilities, what="probabilities"))
-        run(card, predictor, paths, destinations,
-            RunOptions(bands={card.primary.name: self.parameterAsInts(parameters, "BANDS",
-                                                                      context) or None},
-                       **self.tiling(parameters, context)),
-            callbacks.part(0.1, 0.95))
-        styles.style_model_outputs(context, card, output, probabilities or None)
-        results = {"OUTPUT": output}
-        if probabilities:
-            results["OUTPUT_PROBABILITIES"] = probabilities
-        return results
+        values = {
+            "INPUT": self.parameterAsRasterLayer(parameters, "INPUT", context).source(),
+            "MODEL": self.parameterAsString(parameters, "MODEL", context),
+            "BANDS": self.parameterAsInts(parameters, "BANDS", context),
+            "EXTRA_INPUTS": [extra.source() for extra in
+                             self.parameterAsLayerList(parameters, "EXTRA_INPUTS", context)],
+            "DEVICE": self.device(parameters, context), **self.tiling_values(parameters, context),
+            "OUTPUT": output, "OUTPUT_PROBABILITIES": probabilities}
+        result = RUN_MODEL.run(values, tool_environment(callbacks), callbacks)
+        styles.style_model_outputs(context, result.card, output, probabilities or None)
+        return result.outputs

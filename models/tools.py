@@ -1,0 +1,225 @@
+"""The tools the batch runner can run, each as one core entry taking its Processing parameters.
+
+A tool's Processing algorithm turns its dialog's values into a plain dict (layers -> paths,
+enums -> option names) and calls ``TOOLS[id].run(values, environment, callbacks)``; the batch
+runner (models/batch) calls the same entry on a Dask worker with the user's JSON. So a tool's
+behaviour is written once, under the parameter names users already know, and a worker needs no
+QGIS. Values are checked here: an unknown name, a missing required one, an enum given as an
+index or as its option's name, numbers as numbers or text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .callbacks import Callbacks
+from .cards import ModelCard
+from .errors import UserError
+from .hub import WeightsStore
+from .registry import ResolvedModel, load_model, resolve
+from .runtime.backends import DEVICES
+from .runtime.engine import Destination, RunOptions, run
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    kind: str  # raster, rasters, string, file, int, bands, enum, output
+    required: bool = False
+    default: Any = None
+    options: tuple[str, ...] = ()  # enum: option names, in index order
+    extension: str = ".tif"  # output: the file type written
+
+
+@dataclass(frozen=True)
+class ToolEnvironment:
+    """Where models come from: the weights store and folders of the user's own cards."""
+    store: WeightsStore
+    card_dirs: tuple[Path, ...] = ()
+
+
+@dataclass
+class ToolRun:
+    """What one run wrote and with which model."""
+    outputs: dict[str, str]  # output parameter -> path written
+    card: ModelCard | None = None
+    weights: Path | None = None
+
+
+def parse_band_list(text) -> list[int]:
+    """'1,2,3,4', '1 2 3 4' or [1, 2, 3, 4] -> [1, 2, 3, 4]; empty -> []."""
+    if isinstance(text, (list, tuple)):
+        items = list(text)
+    else:
+        items = str(text or "").replace(",", " ").split()
+    try:
+        return [int(v) for v in items]
+    except (TypeError, ValueError):
+        raise UserError(f"BANDS must be band numbers separated by commas, e.g. 3,2,1,7; got {text!r}")
+
+
+TILING = (Parameter("TILE_SIZE", "int"), Parameter("OVERLAP", "int"),
+          Parameter("BATCH_SIZE", "int", default=1))
+DEVICE = Parameter("DEVICE", "enum", default=DEVICES[0], options=DEVICES)
+
+
+@dataclass(frozen=True)
+class Tool:
+    id: str  # rsai:<algorithm name>
+    parameters: tuple[Parameter, ...]
+    entry: Callable[[dict, ToolEnvironment, Callbacks], ToolRun]
+    # (values, environment, callbacks) -> the model a run loads (None: the tool takes none),
+    # so a batch fetches the weights once before the scenes start.
+    model: Callable[[dict, ToolEnvironment, Callbacks], ResolvedModel | None] = \
+        lambda values, environment, callbacks: None
+
+    @property
+    def outputs(self) -> tuple[Parameter, ...]:
+        return tuple(p for p in self.parameters if p.kind == "output")
+
+    def values(self, given: dict) -> dict:
+        """``given`` checked and completed: every parameter present, in its plain form."""
+        known = {p.name: p for p in self.parameters}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise UserError(f"{self.id} has no parameter {', '.join(unknown)}; its parameters "
+                            f"are {', '.join(known)}.")
+        values = {}
+        for p in self.parameters:
+            value = given.get(p.name)
+            if value in (None, "", []):
+                if p.required:
+                    raise UserError(f"{self.id} needs {p.name}; give it in PARAMETERS.")
+                value = p.default
+            else:
+                value = _plain(self.id, p, value)
+            values[p.name] = value
+        return values
+
+    def run(self, given: dict, environment: ToolEnvironment,
+            callbacks: Callbacks = Callbacks()) -> ToolRun:
+        return self.entry(self.values(given), environment, callbacks)
+
+    def resolve_model(self, given: dict, environment: ToolEnvironment,
+                      callbacks: Callbacks = Callbacks()) -> ResolvedModel | None:
+        return self.model(self.values(given), environment, callbacks)
+
+
+def _plain(tool: str, p: Parameter, value):
+    if p.kind == "enum":
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, int) or str(value).strip().isdigit():
+            index = int(value)
+            if 0 <= index < len(p.options):
+                return p.options[index]
+        elif str(value).strip().lower() in [o.lower() for o in p.options]:
+            return next(o for o in p.options if o.lower() == str(value).strip().lower())
+        raise UserError(f"{tool}: {p.name} is {value!r}; give an index "
+                        f"{', '.join(f'{i} ({o})' for i, o in enumerate(p.options))} or an "
+                        "option's name.")
+    if p.kind == "int":
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{tool}: {p.name} must be a whole number; got {value!r}.")
+    if p.kind == "bands":
+        return parse_band_list(value)
+    if p.kind == "rasters":
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else \
+            [v for v in str(value).split(";") if v]
+    return str(value)
+
+
+def _tiling(values: dict) -> dict:
+    return {"tile_size": values["TILE_SIZE"], "overlap": values["OVERLAP"],
+            "batch_size": values["BATCH_SIZE"]}
+
+
+def _destinations(values: dict) -> list[Destination]:
+    destinations = [Destination(values["OUTPUT"])]
+    if values.get("OUTPUT_PROBABILITIES"):
+        destinations.append(Destination(values["OUTPUT_PROBABILITIES"], what="probabilities"))
+    return destinations
+
+
+def _written(values: dict, names: Iterable[str]) -> dict[str, str]:
+    return {name: values[name] for name in names if values.get(name)}
+
+
+# rsai:run_model ------------------------------------------------------------------------------
+RUN_MODEL_TASKS = ("segmentation", "regression")
+
+
+def _run_model_model(values, environment, callbacks) -> ResolvedModel:
+    return resolve(values["MODEL"], environment.store, environment.card_dirs, callbacks.progress,
+                   callbacks.is_cancelled, RUN_MODEL_TASKS)
+
+
+def run_model(values: dict, environment: ToolEnvironment, callbacks: Callbacks) -> ToolRun:
+    """Any segmentation or regression card (or ONNX file) on INPUT and EXTRA_INPUTS."""
+    card, predictor, weights = load_model(
+        values["MODEL"], values["DEVICE"], environment.store, environment.card_dirs, callbacks,
+        tasks=RUN_MODEL_TASKS)
+    if card.method.get("features"):  # e.g. a soil model: its own feature recipe
+        raise UserError(f"{card.title} computes its own features from the rasters; run it "
+                        f"with its method's tool (rsai:{card.method.get('name')}_predict).")
+    extra = values["EXTRA_INPUTS"] or []
+    if len(extra) > len(card.inputs) - 1:
+        raise UserError(f"{card.title} takes {len(card.inputs)} input(s) "
+                        f"({', '.join(spec.name for spec in card.inputs)}) but "
+                        f"{1 + len(extra)} rasters were given; remove the extra inputs.")
+    paths = {spec.name: path for spec, path in zip(card.inputs, [values["INPUT"], *extra])}
+    run(card, predictor, paths, _destinations(values),
+        RunOptions(bands={card.primary.name: values["BANDS"] or None}, **_tiling(values)),
+        callbacks.part(0.1, 0.95))
+    return ToolRun(_written(values, ("OUTPUT", "OUTPUT_PROBABILITIES")), card, weights)
+
+
+RUN_MODEL = Tool("rsai:run_model", (
+    Parameter("INPUT", "raster", required=True), Parameter("MODEL", "string", required=True),
+    Parameter("BANDS", "bands", default=[]), Parameter("EXTRA_INPUTS", "rasters", default=[]),
+    DEVICE, *TILING, Parameter("OUTPUT", "output", required=True),
+    Parameter("OUTPUT_PROBABILITIES", "output")), run_model, _run_model_model)
+
+
+# rsai:farmland_segmentation ------------------------------------------------------------------
+def _farmland_model(values, environment, callbacks) -> ResolvedModel:
+    return resolve(values["MODEL"], environment.store, environment.card_dirs, callbacks.progress,
+                   callbacks.is_cancelled, ("segmentation",), values["WEIGHTS"])
+
+
+def farmland_segmentation(values: dict, environment: ToolEnvironment,
+                          callbacks: Callbacks) -> ToolRun:
+    """FTW field classes from two Sentinel-2 dates (INPUT_A, INPUT_B) or one 8-band INPUT."""
+    from .farmland.segment import segment_fields
+
+    card, predictor, weights = load_model(
+        values["MODEL"], values["DEVICE"], environment.store, environment.card_dirs, callbacks,
+        tasks=("segmentation",), weights_file=values["WEIGHTS"])
+    segment_fields(card, predictor, values["OUTPUT"], values["OUTPUT_PROBABILITIES"],
+                   input_a=values["INPUT_A"], input_b=values["INPUT_B"], stack=values["INPUT"],
+                   bands=values["BANDS"], options=RunOptions(**_tiling(values)),
+                   callbacks=callbacks.part(0.1, 1))
+    return ToolRun(_written(values, ("OUTPUT", "OUTPUT_PROBABILITIES")), card, weights)
+
+
+FARMLAND_SEGMENTATION = Tool("rsai:farmland_segmentation", (
+    Parameter("INPUT_A", "raster"), Parameter("INPUT_B", "raster"), Parameter("INPUT", "raster"),
+    Parameter("MODEL", "string", default="ftw-3class"), Parameter("WEIGHTS", "file"),
+    Parameter("BANDS", "bands", default=[]), DEVICE, *TILING,
+    Parameter("OUTPUT", "output", required=True), Parameter("OUTPUT_PROBABILITIES", "output")),
+    farmland_segmentation, _farmland_model)
+
+
+TOOLS: dict[str, Tool] = {tool.id: tool for tool in (RUN_MODEL, FARMLAND_SEGMENTATION)}
+
+
+def find_tool(tool_id: str) -> Tool:
+    """``rsai:run_model`` or ``run_model`` -> its core entry."""
+    key = tool_id.strip() if ":" in tool_id else f"rsai:{tool_id.strip()}"
+    if key not in TOOLS:
+        raise UserError(f"unknown tool {tool_id!r}: a batch runs {', '.join(TOOLS)}.")
+    return TOOLS[key]
