@@ -16,11 +16,13 @@ from typing import Iterator, Sequence
 import numpy as np
 from osgeo import gdal
 
+from .. import paths
 from ..errors import UserError
 from .grids import Grid
 
 gdal.UseExceptions()
 
+RASTER_EXTENSIONS = (".tif", ".tiff")  # every raster output is a GeoTIFF
 CLASS_NODATA = 255
 FLOAT_NODATA = -9999.0
 GTIFF_OPTIONS = ("TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
@@ -97,23 +99,13 @@ def read_window(dataset: gdal.Dataset, col: int, row: int, width: int, height: i
 
 def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
     """Refuse to overwrite an input: nothing the user gave us may be lost."""
-    out = Path(output).resolve()
-    for source in inputs:
-        if source and Path(source).exists() and Path(source).resolve() == out:
-            raise UserError(f"the output {output} is the same file as an input; choose another "
-                            "output path so the input is not overwritten.")
+    check_outputs([output], inputs)
 
 
 def check_outputs(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike]) -> None:
-    """No output may be an input, and no two outputs the same file."""
-    seen = {}
-    for output in outputs:
-        check_output_path(output, inputs)
-        key = Path(output).resolve()
-        if key in seen:
-            raise UserError(f"two outputs are the same file {output}; give each output its own "
-                            "path.")
-        seen[key] = output
+    """No output may be an input, and no two outputs the same file (models/paths.py)."""
+    paths.check_apart({f"the output {o}": o for o in outputs if o},
+                      {f"#{i + 1}": s for i, s in enumerate(inputs) if s})
 
 
 def integer_nodata(data_type: int) -> float:

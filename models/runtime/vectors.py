@@ -35,6 +35,7 @@ FIELD_TYPES = {"int": ogr.OFTInteger64, "float": ogr.OFTReal, "str": ogr.OFTStri
                "bytes": ogr.OFTBinary}
 GEOMETRIES = {"point": ogr.wkbPoint, "polygon": ogr.wkbPolygon,
               "multipolygon": ogr.wkbMultiPolygon}
+VECTOR_EXTENSIONS = (".gpkg",)  # every vector output is a GeoPackage
 WRITER_KEY = "RSAI_WRITER"
 WRITER = "rsai_toolbox"
 _PER_TRANSACTION = 20000
