@@ -9,6 +9,7 @@ diagram) are drawn with matplotlib's Agg canvas, no pyplot state, and embedded a
 from __future__ import annotations
 
 import csv
+import io
 import html
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..callbacks import Callbacks
+from ..files import write_files
 from ..figures import png_base64
 
 ECE_BINS = 10
@@ -186,19 +188,22 @@ def _reliability_png(scores) -> str:
 def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=None,
                  title: str = "Bayesian land cover classification: accuracy",
                  notes: list | None = None) -> None:
-    """Write CSV (one row per method and metric, per-class rows) and/or the HTML page."""
+    """Write CSV (one row per method and metric, per-class rows) and/or the HTML page, both
+    renamed into place together once complete."""
+    files = {}
     if csv_path:
-        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["method", "class_id", "class_name", "metric", "value"])
-            for s in scores:
-                for key, val in s.row().items():
-                    if key not in ("method", "note"):
-                        w.writerow([s.method, "", "", key, f"{val:.6g}"])
-                for i, (cid, name) in enumerate(zip(class_ids, class_names)):
-                    for key, arr in (("precision", s.precision), ("recall", s.recall),
-                                     ("f1", s.f1)):
-                        w.writerow([s.method, int(cid), name, key, f"{arr[i]:.6g}"])
+        fh = io.StringIO(newline="")
+        w = csv.writer(fh)
+        w.writerow(["method", "class_id", "class_name", "metric", "value"])
+        for s in scores:
+            for key, val in s.row().items():
+                if key not in ("method", "note"):
+                    w.writerow([s.method, "", "", key, f"{val:.6g}"])
+            for i, (cid, name) in enumerate(zip(class_ids, class_names)):
+                for key, arr in (("precision", s.precision), ("recall", s.recall),
+                                 ("f1", s.f1)):
+                    w.writerow([s.method, int(cid), name, key, f"{arr[i]:.6g}"])
+        files[csv_path] = fh.getvalue()
     if html_path:
         esc = html.escape
         rows = "".join(
@@ -230,4 +235,5 @@ def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=
             "<img alt='reliability diagram' "
             f"src='data:image/png;base64,{_reliability_png(scores)}'>"
             f"<h2>Per class</h2>{''.join(per_class)}</body></html>")
-        Path(html_path).write_text(page, encoding="utf-8")
+        files[html_path] = page
+    write_files(files)
