@@ -6,13 +6,18 @@ Everything lives under one cache folder owned by a ``WeightsStore`` instance; no
 or writes global state after construction, so a store can be rebuilt on any worker.
 
 Weights without a published checksum are trusted on first use: the sha256 of the first download
-is recorded in ``<cache>/tofu.json`` and every later use is checked against it. A Hub source may
+is recorded in ``<cache>/tofu.json`` and every later use is checked against it. Only a file this
+store has just downloaded is recorded (a cached file without a record, e.g. a cache copied
+without its tofu.json, is refused), an unreadable record fails closed, the record is updated
+under a file lock, and a file name carrying the leading hex digits of its sha256 (TorchGeo's
+``-5d591cbb.pth``) is checked against them at the first download. A Hub source may
 also leave its revision open (``"revision": null`` in a card, for repos whose commit was not known
 when the card was written): the first download resolves the repo's current commit, records it
 with the file's sha256 in the same record, and both are pinned from then on.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,6 +42,8 @@ _HUB_REF_FORM = f"owner/repo@<40-hex commit>:path/in/repo, e.g. {_HUB_REF_EXAMPL
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _CHUNK = 1 << 20
 _TOFU_FILE = "tofu.json"
+# TorchGeo / torch.hub names: "<name>-<first hex digits of the sha256>.<ext>"
+_HASH_PREFIX = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 _OPEN_REVISION = "pinned-at-first-download"
 REACH_TIMEOUT_S = 1.5  # how long a download waits to learn that the server cannot be reached
 
@@ -310,7 +317,7 @@ class WeightsStore:
             path = self._download_hub(source, progress, is_cancelled)
         else:
             path = self._download_url(source, progress, is_cancelled)
-        self._verify(source, path)
+        self._verify(source, path, downloaded=True)
         progress(1.0)
         return path
 
@@ -374,10 +381,11 @@ class WeightsStore:
         path = self._cached_unverified(pinned) if pinned is not None else None
         if path is not None:
             self._delete(pinned, path)
-        tofu = self._read_tofu()
-        removed = [tofu.pop(s.identity(), None) for s in {source, pinned} if s is not None]
-        if any(r is not None for r in removed):
-            self._write_tofu(tofu)
+        with self._tofu_lock():
+            tofu = self._read_tofu()
+            removed = [tofu.pop(s.identity(), None) for s in {source, pinned} if s is not None]
+            if any(r is not None for r in removed):
+                self._write_tofu(tofu)
 
     def cache_size_bytes(self) -> int:
         """Bytes used by the cache (symlinks into the hf blob store are not counted twice)."""
@@ -427,16 +435,31 @@ class WeightsStore:
         )
 
     # -- verification -------------------------------------------------------------------------
-    def _verify(self, source: WeightsSource, path: Path) -> None:
+    def _verify(self, source: WeightsSource, path: Path, downloaded: bool = False) -> None:
+        """Check ``path`` against the published sha256, else the first-use record; a file just
+        ``downloaded`` without either is recorded (after its name's hex prefix, if any, is
+        checked); a cached file without either is refused."""
         actual = sha256_file(path)
+        if downloaded:
+            self._check_name_prefix(source, path, actual)
         expected = source.sha256
         recorded = False
         if expected is None:
-            tofu = self._read_tofu()
-            expected = _recorded_sha256(tofu, source)
+            with self._tofu_lock():
+                tofu = self._read_tofu()
+                expected = _recorded_sha256(tofu, source)
+                if expected is None and downloaded:
+                    tofu[source.identity()] = actual
+                    self._write_tofu(tofu)
+            if expected is None and not downloaded:
+                raise UserError(
+                    f"the cached file {path} ({source.describe()}) has no published checksum and "
+                    f"no record of its first download in {self.cache_dir / _TOFU_FILE}, so it "
+                    "cannot be trusted (a cache copied without its tofu.json, or a file put there "
+                    "by hand). Remove this model from the cache (model manager, or delete the "
+                    "file) and download it again, or copy the whole cache folder with its "
+                    "tofu.json.")
             if expected is None:
-                tofu[source.identity()] = actual
-                self._write_tofu(tofu)
                 self.log(
                     f"no published checksum: recorded sha256 {actual} on first use for "
                     f"{source.describe()}; later uses are verified against it ({self.cache_dir / _TOFU_FILE})."
@@ -473,15 +496,58 @@ class WeightsStore:
             except OSError:
                 pass
 
+    def _check_name_prefix(self, source: WeightsSource, path: Path, actual: str) -> None:
+        """A name like ``unet-5d591cbb.pth`` promises a sha256 starting 5d591cbb: hold it to it."""
+        match = _HASH_PREFIX.search(source.filename or Path(path).name)
+        if match and not actual.startswith(match.group(1)):
+            self._delete(source, path)
+            raise UserError(
+                f"the download {source.describe()} has sha256 {actual}, but its file name says "
+                f"it starts with {match.group(1)}: the file is corrupt or was swapped. The bad "
+                "file was deleted; run again to re-download it, and if it fails again report it "
+                "to the model's publisher.")
+
+    @contextlib.contextmanager
+    def _tofu_lock(self):
+        """An exclusive lock on ``tofu.json.lock`` around a read-modify-write of the record, so
+        two runs (threads or processes) never lose each other's records."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.cache_dir / (_TOFU_FILE + ".lock"), "a+b") as handle:
+            try:
+                import fcntl
+            except ImportError:  # Windows
+                import msvcrt
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+                try:
+                    yield
+                finally:
+                    handle.seek(0)
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+                return
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def _read_tofu(self) -> dict[str, str | dict]:
+        """The first-use records; anything but a readable JSON object fails closed."""
+        record = self.cache_dir / _TOFU_FILE
         try:
-            data = json.loads((self.cache_dir / _TOFU_FILE).read_text(encoding="utf-8"))
+            data = json.loads(record.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as e:
-            raise UserError(f"the checksum record {self.cache_dir / _TOFU_FILE} is unreadable ({e}); "
-                            "delete it and the cached weights will be re-verified from scratch.") from None
-        return data if isinstance(data, dict) else {}
+            data, problem = None, f"unreadable ({e})"
+        else:
+            problem = f"not a JSON object but {type(data).__name__}"
+        if not isinstance(data, dict):
+            raise UserError(f"the checksum record {record} is {problem}, so no cached weights "
+                            "without a published checksum can be trusted. Delete it and the "
+                            "cached weights it covered (the cache folder), then download them "
+                            "again.") from None
+        return data
 
     def _write_tofu(self, data: dict[str, str | dict]) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -502,15 +568,20 @@ class WeightsStore:
         self._check_reachable(source)
         commit = self._current_commit(source)
         pinned = replace(source, revision=commit)
+        if self._cached_unverified(pinned) is not None and source.sha256 is None:
+            raise UserError(
+                f"{source.describe()} is cached at commit {commit} but was not downloaded by this "
+                f"store (no record in {self.cache_dir / _TOFU_FILE}), so it cannot be trusted. "
+                "Remove this model from the cache and download it again.")
         path = self._cached_unverified(pinned) or self._download_hub(pinned, progress, is_cancelled)
+        actual = sha256_file(path)
+        self._check_name_prefix(pinned, path, actual)
         if source.sha256 is not None:
             self._verify(pinned, path)  # a published checksum still rules
-            actual = source.sha256
-        else:
-            actual = sha256_file(path)
-        tofu = self._read_tofu()
-        tofu[source.identity()] = {"revision": commit, "sha256": actual}
-        self._write_tofu(tofu)
+        with self._tofu_lock():
+            tofu = self._read_tofu()
+            tofu[source.identity()] = {"revision": commit, "sha256": actual}
+            self._write_tofu(tofu)
         self.log(f"{source.repo_id} had no pinned commit: pinned its current commit {commit} with "
                  f"{source.filename} sha256 {actual} ({self.cache_dir / _TOFU_FILE}); later uses "
                  "fetch that commit and verify that checksum.")
