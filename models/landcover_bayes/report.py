@@ -185,6 +185,15 @@ def _reliability_png(scores) -> str:
     return png_base64(fig)
 
 
+def _scores_html(rows: str, scores: list, per_class: list) -> str:
+    return ("<h2>Summary (held-out polygons)</h2><table><tr><th>method</th><th>overall accuracy"
+            "</th><th>kappa</th><th>log-loss</th><th>ECE</th><th>macro F1</th><th>note</th></tr>"
+            f"{rows}</table><h2>Reliability diagram</h2>"
+            "<img alt='reliability diagram' "
+            f"src='data:image/png;base64,{_reliability_png(scores)}'>"
+            f"<h2>Per class</h2>{''.join(per_class)}")
+
+
 def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=None,
                  title: str = "Bayesian land cover classification: accuracy",
                  notes: list | None = None) -> None:
@@ -229,11 +238,10 @@ def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;"
             "padding:3px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>"
             f"<h1>{esc(title)}</h1><ul>{note_html}</ul>"
-            "<h2>Summary (held-out polygons)</h2><table><tr><th>method</th><th>overall accuracy"
-            "</th><th>kappa</th><th>log-loss</th><th>ECE</th><th>macro F1</th><th>note</th></tr>"
-            f"{rows}</table><h2>Reliability diagram</h2>"
-            "<img alt='reliability diagram' "
-            f"src='data:image/png;base64,{_reliability_png(scores)}'>"
-            f"<h2>Per class</h2>{''.join(per_class)}</body></html>")
+            + (_scores_html(rows, scores, per_class) if scores else
+               "<p>No test scores: no polygons were held out for testing (test fraction 0, or "
+               "every class has a single polygon). Set a test fraction above 0 to score the "
+               "model.</p>")
+            + "</body></html>")
         files[html_path] = page
     write_files(files)

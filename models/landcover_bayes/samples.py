@@ -257,6 +257,14 @@ def _report_skipped_features(skipped: _Skipped, class_field: str, callbacks: Cal
 def _number_classes(features: list[_Feature], names: dict, is_text: bool) -> _Classes:
     """Text classes are numbered 1..K in sorted order; integer ids are kept (1..254)."""
     keys = sorted({f.key for f in features})
+    if len(keys) < 2:
+        raise UserError(f"the training layer has only one class ({', '.join(map(str, keys))}) "
+                        "in its class field; a classifier needs at least two classes: add "
+                        "training features of the other land covers.")
+    if is_text and len(keys) > CLASS_NODATA - 1:
+        raise UserError(f"the class field holds {len(keys)} classes, more than the "
+                        f"{CLASS_NODATA - 1} a class raster can store ({CLASS_NODATA} is "
+                        "nodata): merge classes so that at most 254 remain.")
     if is_text:
         ids = tuple(range(1, len(keys) + 1))
         return _Classes(ids, tuple(keys), dict(zip(keys, ids)))

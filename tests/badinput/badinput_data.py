@@ -42,7 +42,9 @@ def model(path: Path, metadata_card: dict | str | None = None, bands: int = 3,
 
 
 def polygons(path: Path, classes=(1, 2), layer: str = "training", extra_layers=(),
-             per_class: int = 3, names: dict | None = None, driver: str = "GPKG") -> Path:
+             per_class: int = 3, names: dict | None = None, driver: str = "GPKG",
+             shift: float = 0.0, columns: int = 6, spacing: float = 70.0,
+             side: float = 50.0) -> Path:
     """Labelled square polygons over ``raster``'s extent (``class`` and ``name`` fields);
     ``extra_layers`` adds other layers (a user's data beside the training layer)."""
     srs = osr.SpatialReference()
@@ -57,11 +59,11 @@ def polygons(path: Path, classes=(1, 2), layer: str = "training", extra_layers=(
         slot = 0
         for value in classes:
             for _ in range(per_class):
-                x0 = GEOTRANSFORM[0] + 20 + (slot % 6) * 70
-                y0 = GEOTRANSFORM[3] - 20 - (slot // 6) * 70
+                x0 = GEOTRANSFORM[0] + 20 + (slot % columns) * spacing + shift
+                y0 = GEOTRANSFORM[3] - 20 - (slot // columns) * spacing
                 ring = ogr.Geometry(ogr.wkbLinearRing)
-                for x, y in ((x0, y0), (x0 + 50, y0), (x0 + 50, y0 - 50), (x0, y0 - 50),
-                             (x0, y0)):
+                for x, y in ((x0, y0), (x0 + side, y0), (x0 + side, y0 - side),
+                             (x0, y0 - side), (x0, y0)):
                     ring.AddPoint_2D(x, y)
                 polygon = ogr.Geometry(ogr.wkbPolygon)
                 polygon.AddGeometry(ring)
