@@ -110,6 +110,9 @@ def input_sources(algorithm, definition, parameters, context) -> list[str]:
         return [layer.source() for layer in algorithm.parameterAsLayerList(parameters, name,
                                                                            context)]
     if isinstance(definition, LAYER_TYPES):
+        if isinstance(value, str) and paths.file_of(value) and os.path.exists(
+                paths.file_of(value)):
+            return [value]  # a file: no need to load the layer (QGIS would compute statistics)
         layer = (algorithm.parameterAsVectorLayer(parameters, name, context)
                  if isinstance(definition, QgsProcessingParameterFeatureSource)
                  else algorithm.parameterAsLayer(parameters, name, context))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -17,6 +16,7 @@ import numpy as np
 from osgeo import gdal
 
 from .. import paths
+from ..files import partial_path, remove_leftovers
 from ..errors import UserError
 from .grids import Grid
 
@@ -170,7 +170,8 @@ def create_like(grid: Grid | RasterInfo, path: str | os.PathLike, band_count: in
     """
     final_path = Path(path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    temp_path = final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.partial.tif")
+    remove_leftovers(final_path)  # what a killed earlier run left
+    temp_path = partial_path(final_path, ".tif")
     driver = gdal.GetDriverByName("GTiff")
     grid = grid.grid if isinstance(grid, RasterInfo) else grid
     dataset = driver.Create(str(temp_path), grid.width, grid.height, band_count, data_type,
