@@ -290,6 +290,9 @@ class WeightsStore:
         self.log = log
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         _check_url(self.endpoint, "Hugging Face endpoint")
+        # sha256 by (path, size, mtime, ctime, inode): a long-lived store (the model manager's)
+        # hashes each cached file once, not at every refresh; a changed file is hashed again.
+        self._digests: dict[tuple, str] = {}
 
     # -- public API ---------------------------------------------------------------------------
     def fetch(
@@ -439,7 +442,7 @@ class WeightsStore:
         """Check ``path`` against the published sha256, else the first-use record; a file just
         ``downloaded`` without either is recorded (after its name's hex prefix, if any, is
         checked); a cached file without either is refused."""
-        actual = sha256_file(path)
+        actual = self._sha256(path)
         if downloaded:
             self._check_name_prefix(source, path, actual)
         expected = source.sha256
@@ -495,6 +498,14 @@ class WeightsStore:
                 path.parent.rmdir()
             except OSError:
                 pass
+
+    def _sha256(self, path: Path) -> str:
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+               stat.st_ino)
+        if key not in self._digests:
+            self._digests[key] = sha256_file(path)
+        return self._digests[key]
 
     def _check_name_prefix(self, source: WeightsSource, path: Path, actual: str) -> None:
         """A name like ``unet-5d591cbb.pth`` promises a sha256 starting 5d591cbb: hold it to it."""

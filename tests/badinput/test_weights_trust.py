@@ -101,3 +101,21 @@ def test_a_hub_file_with_a_wrong_prefix_is_refused_too(tmp_path, server):
     source = WeightsSource(repo_id="o/r", revision=REV, filename="model-deadbeef.pth")
     with pytest.raises(UserError, match="starts with deadbeef"):
         store(tmp_path, server).fetch(source)
+
+
+def test_a_long_lived_store_hashes_a_cached_file_once_until_it_changes(tmp_path, server,
+                                                                       monkeypatch):
+    """The model manager refreshes often: unchanged files are not hashed again on the GUI
+    thread, a changed file is."""
+    from rsai_toolbox.models import hub
+    source = WeightsSource(url=server.add_url_file("w.pth", DATA))
+    weights = store(tmp_path, server)
+    path = weights.fetch(source)
+    hashed = []
+    real = hub.sha256_file
+    monkeypatch.setattr(hub, "sha256_file", lambda p: hashed.append(p) or real(p))
+    for _ in range(5):
+        assert weights.cached_path(source) == path
+    assert hashed == []
+    path.write_bytes(b"x" + DATA[1:])  # same size, new content
+    assert weights.cached_path(source) is None and hashed == [path]
