@@ -119,14 +119,15 @@ def check_apart(outputs: Mapping[str, object], inputs: Mapping[str, object]) -> 
         for input_name, input_value in given_inputs:
             if same_file(value, input_value):
                 raise UserError(
-                    f"{name} ({file_of(value)}) is the same file as the input {input_name} "
+                    f"{name} ({file_of(value)}) is the same file as an input, {input_name} "
                     f"({file_of(input_value)}); writing it would destroy that input. Choose "
                     f"another file for {name}.")
         for other_name, other_value in given_outputs[:index]:
             if same_file(value, other_value):
                 raise UserError(
-                    f"{name} and {other_name} are the same file ({file_of(value)}); one would "
-                    f"overwrite the other. Give {name} its own file name.")
+                    f"two outputs are the same file: {name} and {other_name} "
+                    f"({file_of(value)}); one would overwrite the other. Give {name} its own "
+                    "file name.")
 
 
 def check_destination(name: str, path: str, extensions: tuple[str, ...], what: str) -> str:

@@ -25,6 +25,7 @@ from ..models.errors import Cancelled, UserError
 from ..models.hub import WeightsUnavailable
 from ..models.runtime.backends import DEVICES
 from ..models.runtime.devices import device_summary
+from ..models.runtime.gdal_exceptions import gdal_exceptions
 from . import destinations, settings, tool_help
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
@@ -125,7 +126,8 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
             callbacks.log(device_summary())
         try:
             parameters = destinations.checked(self, parameters, context, callbacks.log)
-            results = self.run_tool(parameters, context, callbacks)
+            with gdal_exceptions():  # for this run only, never for other plugins
+                results = self.run_tool(parameters, context, callbacks)
         except Cancelled as exc:
             raise QgsProcessingException(self.tr("Cancelled: ") + str(exc))
         except WeightsUnavailable as exc:

@@ -27,9 +27,8 @@ from ..errors import Cancelled, UserError
 from ..runtime.raster import (CLASS_NODATA, RasterInfo, check_same_grid, open_raster,
                               raster_info, read_window, valid_mask)
 from .uncertainty import MeasurementUncertainty
+from ..runtime.gdal_exceptions import gdal_exceptions
 
-ogr.UseExceptions()
-osr.UseExceptions()
 
 _STRIP_PIXELS = 4_000_000
 _POINT_TYPES = (ogr.wkbPoint, ogr.wkbMultiPoint)
@@ -98,6 +97,7 @@ class _Pixels:
         self.invalid += int(np.count_nonzero(~good))
 
 
+@gdal_exceptions()
 def extract_samples(raster_path, vector_path, class_field: str, *, name_field: str | None = None,
                     layer=None, uncertainty: MeasurementUncertainty | None = None,
                     all_touched: bool = False, callbacks: Callbacks = Callbacks()) -> Samples:

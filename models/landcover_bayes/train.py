@@ -12,6 +12,7 @@ from .model import DEFAULT_DIRICHLET_ALPHA, DEFAULT_PRIOR_STRENGTH, BayesQDAMode
 from .report import Scores, baseline_probabilities, score, write_report
 from .samples import Samples, extract_samples, split_by_group
 from .uncertainty import MeasurementUncertainty
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 
 @dataclass
@@ -25,6 +26,7 @@ class TrainResult:
     n_test: int
 
 
+@gdal_exceptions()
 def train_from_files(raster_path, vector_path, class_field: str, model_path, *,
                      name_field: str | None = None, layer=None, report_html=None,
                      report_csv=None, test_fraction: float = 0.3, seed: int = 0,

@@ -26,6 +26,7 @@ from ..runtime import raster
 from . import classical, metrics
 from ..runtime.grids import same_crs
 from .rasters import Pair
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 REDUCED = ("SAM", "ERGAS", "Q2n", "SCC")
 FULL = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR")
@@ -58,6 +59,7 @@ def _refuse_nodata(*arrays: np.ndarray) -> None:
                         "-projwin) and run again.")
 
 
+@gdal_exceptions()
 def reduced_resolution(pair: Pair, method: str, sensor: str, model=None, scale: float = 2047.0,
                        device=None, log: Callable[[str], None] = print,
                        pan_degradation: str = "bicubic",
@@ -101,6 +103,7 @@ def check_on_pan_grid(pair: Pair, fused: raster.RasterInfo) -> None:
                         "give the fused image of this MS.")
 
 
+@gdal_exceptions()
 def full_resolution(pair: Pair, fused_path: str, sensor: str) -> dict:
     """Indices of the fused raster (on the PAN grid) against its own MS and PAN."""
     ds = raster.open_raster(fused_path, "FUSED raster")

@@ -19,8 +19,7 @@ from .. import paths
 from ..files import partial_path, remove_leftovers
 from ..errors import UserError
 from .grids import Grid
-
-gdal.UseExceptions()
+from .gdal_exceptions import gdal_exceptions
 
 RASTER_EXTENSIONS = (".tif", ".tiff")  # every raster output is a GeoTIFF
 CLASS_NODATA = 255
@@ -52,6 +51,7 @@ class RasterInfo:
         return tuple(d.strip() or f"band_{i + 1}" for i, d in enumerate(self.descriptions))
 
 
+@gdal_exceptions()
 def open_raster(path: str | os.PathLike, what: str = "raster") -> gdal.Dataset:
     """``what`` names the input in messages ("mask raster", "sigma raster")."""
     try:

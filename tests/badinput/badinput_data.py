@@ -28,7 +28,7 @@ def card(**changes) -> dict:
 def raster(path: Path, bands: int = 3, size: int = 48, seed: int = 0, dtype=np.uint16,
            nodata=None) -> Path:
     rng = np.random.default_rng(seed)
-    values = rng.integers(100, 3000, (bands, size, size)).astype(dtype)
+    values = rng.integers(100, 3000, (bands, size, size)).astype(np.dtype(dtype))
     return write_geotiff(path, values, GEOTRANSFORM, nodata=nodata)
 
 

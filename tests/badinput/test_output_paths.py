@@ -6,7 +6,7 @@ import pytest
 
 from badinput_data import class_raster, model, pan_ms, polygons, raster
 
-SAME_AS_INPUT = ("same file as the input", "choose another file")
+SAME_AS_INPUT = ("same file as an input", "choose another file")
 SAME_OUTPUTS = ("same file", "give .* its own file name")
 
 
@@ -49,7 +49,7 @@ def test_run_model_outputs_share_a_style_file(refused, work, scene):
     """out.tif and out.tiff would both write out.qml."""
     refused("run_model", run_model(scene, OUTPUT=str(work / "out.tif"),
                                    OUTPUT_PROBABILITIES=str(work / "out.tiff")),
-            "same file .*out.qml", "its own file name")
+            "two outputs are the same file.*out.qml", "its own file name")
 
 
 def test_run_model_output_is_the_model_file(refused, work, scene):
@@ -78,7 +78,7 @@ def test_run_model_output_without_extension_gets_tif(succeeds, work, scene):
 def test_run_model_extra_input_is_the_output(refused, work, scene):
     other = raster(work / "other.tif")
     refused("run_model", run_model(scene, EXTRA_INPUTS=[str(other)], OUTPUT=str(other)),
-            "same file as the input EXTRA_INPUTS", "choose another file")
+            "same file as an input, EXTRA_INPUTS", "choose another file")
 
 
 # ---- bayes land cover -----------------------------------------------------------------------
@@ -105,7 +105,7 @@ def test_bayes_report_csv_over_an_input(refused, work):
     refused("bayes_landcover_train",
             bayes_train(work, TRAINING=str(work / "training.csv"),
                         OUTPUT_REPORT=str(work / "training.html")),
-            r"OUTPUT_REPORT \(\.csv written beside it\).*same file as the input TRAINING",
+            r"OUTPUT_REPORT \(\.csv written beside it\).*same file as an input, TRAINING",
             "choose another file")
 
 

@@ -92,3 +92,30 @@ def test_case_blind_folder_compares_names_case_blind(tmp_path):
     (tmp_path / "In.tif").write_bytes(b"x")
     expected = os.path.exists(tmp_path / "IN.TIF")
     assert paths.same_file(tmp_path / "In.tif", tmp_path / "IN.TIF") is expected
+
+
+def test_gdal_exceptions_are_on_inside_a_run_and_restored_after():
+    """Importing the toolbox leaves GDAL's global exception setting to QGIS and other plugins
+    (checked in a fresh Python); inside ``gdal_exceptions`` they are on, and restored after."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    plugins = Path(__file__).resolve().parents[2] / "build" / "plugins"
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from osgeo import gdal, ogr; "
+            "import rsai_toolbox.models.runtime.engine, rsai_toolbox.models.runtime.vectors, "
+            "rsai_toolbox.models.landcover_bayes, rsai_toolbox.models.farmland.polygonize, "
+            "rsai_toolbox.models.soil.samples, rsai_toolbox.models.seaice.sentinel1; "
+            "print(gdal.GetUseExceptions(), ogr.GetUseExceptions())")
+    out = subprocess.run([sys.executable, "-c", code, str(plugins)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["0", "0"]
+    cycle = ("import sys; sys.path.insert(0, sys.argv[1]); from osgeo import gdal, ogr; "
+             "from rsai_toolbox.models.runtime.gdal_exceptions import gdal_exceptions\n"
+             "with gdal_exceptions():\n"
+             "    print(gdal.GetUseExceptions(), ogr.GetUseExceptions())\n"
+             "    try:\n        gdal.Open('/no/such.tif')\n    except RuntimeError:\n"
+             "        print('raised')\n"
+             "print(gdal.GetUseExceptions(), ogr.GetUseExceptions(), gdal.Open('/no/such.tif'))")
+    out = subprocess.run([sys.executable, "-c", cycle, str(plugins)], capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["1", "1", "raised", "0", "0", "None"]
