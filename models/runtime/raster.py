@@ -104,7 +104,7 @@ def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathL
 
 def check_outputs(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike]) -> None:
     """No output may be an input, and no two outputs the same file (models/paths.py)."""
-    paths.check_apart({f"the output {o}": o for o in outputs if o},
+    paths.check_apart({f"output #{i + 1}": o for i, o in enumerate(outputs) if o},
                       {f"#{i + 1}": s for i, s in enumerate(inputs) if s})
 
 

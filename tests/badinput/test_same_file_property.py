@@ -119,3 +119,12 @@ def test_gdal_exceptions_are_on_inside_a_run_and_restored_after():
     out = subprocess.run([sys.executable, "-c", cycle, str(plugins)], capture_output=True,
                          text=True, check=True).stdout.split()
     assert out == ["1", "1", "raised", "0", "0", "None"]
+
+
+def test_the_core_check_refuses_one_path_given_twice(tmp_path):
+    """Core callers (engine, Dask jobs) pass plain lists: a path given twice is two outputs."""
+    from rsai_toolbox.models.runtime.raster import check_outputs
+    with pytest.raises(UserError, match="two outputs are the same file"):
+        check_outputs([tmp_path / "o.tif", tmp_path / "o.tif"], [])
+    with pytest.raises(UserError, match="same file as an input"):
+        check_outputs([f"GPKG:{tmp_path / 'a.gpkg'}:x"], [str(tmp_path / "a.gpkg") + "|layername=y"])
