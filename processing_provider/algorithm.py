@@ -66,7 +66,7 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
     # (empty: the tool takes no weights).
     LOCAL_WEIGHTS = ""
     # Files a destination also writes, by parameter: {name: (suffix, ...)}, e.g. the CSV beside
-    # an HTML report; raster and vector destinations always write a .qml style beside them.
+    # an HTML report (checked like outputs: never an input, never another output).
     SIDE_FILES: dict = {}
 
     def name(self):

@@ -3,7 +3,9 @@
 Each destination must be a file name with an extension the tool writes (a raster as GeoTIFF, a
 vector as GeoPackage, a file as its filter says; a name without one gets the default), never an
 existing folder, and never the same file as an input or as another destination (including the
-.qml style written beside a layer and the side files a tool declares in ``SIDE_FILES``).
+side files a tool declares in ``SIDE_FILES``, such as the CSV beside an HTML report). The .qml
+style beside a layer is not one of them: two outputs may share a base name (ice.tif and
+ice.gpkg), and a user's own .qml is protected where styles are written (styles.py).
 The same-file rule is models/paths.py's, so every spelling of a path is caught.
 """
 
@@ -45,11 +47,8 @@ def checked(algorithm, parameters: dict, context, log=lambda message: None) -> d
                     parameters[name] = _with_text(parameters.get(name), fixed)
                     value = fixed
             outputs[name] = value
-            side = list(algorithm.SIDE_FILES.get(name, ()))
-            if definition.type() in ("rasterDestination", "vectorDestination"):
-                side.append(".qml")
             target = paths.file_of(value)
-            for suffix in side:
+            for suffix in algorithm.SIDE_FILES.get(name, ()):
                 outputs[f"{name} ({suffix} written beside it)"] = str(
                     Path(target).with_suffix(suffix))
         else:

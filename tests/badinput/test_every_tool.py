@@ -60,8 +60,8 @@ def _cases():
                 "MODEL": "x", "DEVICE": 1, "OUTPUT": str(work / "lc.tif"), **extra}
     add("fusion-over-satellite", "fusion_landcover",
         lambda w: fusion(w, OUTPUT=f"file://{w / 'sat.tif'}"), *SAME_INPUT)
-    add("fusion-style-collision", "fusion_landcover",
-        lambda w: fusion(w, OUTPUT_PROBABILITIES=str(w / "lc.tiff")), "lc.qml", "own file")
+    add("fusion-probabilities-over-aerial-relative", "fusion_landcover",
+        lambda w: fusion(w, OUTPUT_PROBABILITIES="aerial.tif"), *SAME_INPUT)
     add("fusion-output-vrt", "fusion_landcover",
         lambda w: fusion(w, OUTPUT=str(w / "lc.vrt")), r"ends in \.vrt", r"\.tif")
 
@@ -150,9 +150,10 @@ def _cases():
         lambda w: search(w, OUTPUT=str(w / "index.gpkg")), *SAME_INPUT)
     add("text-search-heatmap-over-input", "text_search",
         lambda w: search(w, INPUT=image(w), OUTPUT_HEATMAP=str(w / "image.tif")), *SAME_INPUT)
-    add("text-search-heatmap-style-over-matches-style", "text_search",
-        lambda w: search(w, OUTPUT_HEATMAP=str(w / "matches.tif")), "matches.qml",
-        "own file")
+    add("text-search-over-index-layername-spelling", "text_search",
+        lambda w: search(w, INDEX=str(polygons(w / "idx.gpkg")) + "|layername=training",
+                         OUTPUT=f"ogr:dbname='{w / 'idx.gpkg'}' table=\"matches\" (geom)"),
+        *SAME_INPUT)
 
     def zero_shot(work, **extra):
         return {"INPUT": image(work), "LABELS": "water, forest", "MODEL": "x", "DEVICE": 1,
