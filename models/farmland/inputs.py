@@ -14,7 +14,6 @@ a ready 8-band stack or one file per date (often with more bands, in any order).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 from ..callbacks import Callbacks

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from osgeo import gdal, ogr, osr
+from osgeo import ogr, osr
 
 from helpers import conv_onnx, write_geotiff
 

@@ -39,9 +39,8 @@ def _cases():
         lambda w: farm(w, WEIGHTS=image(w, "weights.tif"), OUTPUT=str(w / "weights.tif")),
         *SAME_INPUT)
     add("farmland-a-and-b-the-same-file", "farmland_segmentation",
-        lambda w: farm(w, INPUT_B=str(w / "sub" / ".." / "a.tif")) if (w / "sub").mkdir()
-        is None else None, "INPUT_A and INPUT_B are the same|same file|same raster",
-        "Give the second date as INPUT_B")
+        lambda w: farm(w, INPUT_B=str(_folder(w / "sub") / ".." / "a.tif")),
+        "INPUT_A and INPUT_B are the same", "Give the second date as INPUT_B")
 
     # farmland_prompt_mask
     def prompt(work, **extra):
@@ -103,13 +102,9 @@ def _cases():
     add("soil-train-card-beside-model-over-input", "soil_train",
         lambda w: soil_train(w, OUTPUT_MODEL=str(w / "cov.onnx"),
                              COVARIATES=[str(_json_raster(w / "cov.json"))]), *SAME_INPUT)
-    add("soil-train-report-csv-over-model-card", "soil_train",
-        lambda w: soil_train(w, OUTPUT_MODEL=str(w / "a.onnx"),
-                             OUTPUT_REPORT=str(w / "a.html")) | {
-            "OUTPUT_MODEL": str(w / "r.onnx"), "OUTPUT_REPORT": str(w / "r.html")} if False
-        else soil_train(w, OUTPUT_MODEL=str(w / "soil.onnx"),
-                        OUTPUT_REPORT=str(w / "soil.html")) | {
-            "OUTPUT_REPORT": str(w / "soil.onnx")}, r"ends in \.onnx", r"\.html")
+    add("soil-train-report-with-the-model-extension", "soil_train",
+        lambda w: soil_train(w, OUTPUT_REPORT=str(w / "soil.onnx")), r"ends in \.onnx",
+        r"\.html")
     add("soil-train-model-folder", "soil_train",
         lambda w: soil_train(w, OUTPUT_MODEL=str(_folder(w / "m.onnx"))), *FOLDER)
 
@@ -136,8 +131,8 @@ def _cases():
                 "OUTPUT": str(work / "chips.gpkg"), **extra}
     add("embed-over-mask-gpkg", "embed_image_chips",
         lambda w: chips(w, MASK=str(polygons(w / "mask.gpkg")),
-                        OUTPUT=f"GPKG:{w / 'mask.gpkg'}:chips" if False else
-                        f"ogr:dbname='{w / 'mask.gpkg'}' table=\"chips\" (geom)"), *SAME_INPUT)
+                        OUTPUT=f"ogr:dbname='{w / 'mask.gpkg'}' table=\"chips\" (geom)"),
+        *SAME_INPUT)
     add("embed-output-csv", "embed_image_chips",
         lambda w: chips(w, OUTPUT=str(w / "chips.csv")), r"ends in \.csv", r"\.gpkg")
     add("embed-output-folder", "embed_image_chips",
@@ -209,12 +204,8 @@ def _cases():
         return {"INPUT": image(work), "TRAINING": str(polygons(work / "t.gpkg")),
                 "CLASS_FIELD": "class", "OUTPUT_MODEL": str(work / "m.json"),
                 "OUTPUT_REPORT": str(work / "r.html"), **extra}
-    add("bayes-train-model-over-training-geopackage-layer", "bayes_landcover_train",
-        lambda w: train(w, TRAINING=f"{w / 't.gpkg'}|layername=training"
-                        if polygons(w / "t.gpkg") else None,
-                        OUTPUT_MODEL=str(w / "t.json")) | {
-            "UNCERTAINTY": image(w, "t.json.tif")} if False else
-        train(w, OUTPUT_MODEL=str(w / "r.html")), r"ends in \.html", r"\.json")
+    add("bayes-train-model-with-the-report-extension", "bayes_landcover_train",
+        lambda w: train(w, OUTPUT_MODEL=str(w / "r.html")), r"ends in \.html", r"\.json")
     add("bayes-train-report-over-model", "bayes_landcover_train",
         lambda w: train(w, OUTPUT_REPORT=str(w / "m.html"), OUTPUT_MODEL=str(w / "m.json"),
                         UNCERTAINTY=_gdal_csv(w / "m.csv")), *SAME_INPUT)

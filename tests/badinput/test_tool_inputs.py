@@ -1,7 +1,6 @@
 """Tool-specific bad inputs: what each tool checks about its inputs before it writes anything."""
 
 import numpy as np
-import pytest
 
 from badinput_data import model, pan_ms, polygons, raster
 from helpers import write_geotiff

@@ -1,7 +1,5 @@
 """Training tools given training data they cannot learn from, or settings that drop a report."""
 
-import pytest
-
 from badinput_data import polygons, raster
 
 
