@@ -391,14 +391,15 @@ class WeightsStore:
                 self._write_tofu(tofu)
 
     def cache_size_bytes(self) -> int:
-        """Bytes used by the cache (symlinks into the hf blob store are not counted twice)."""
+        """Bytes used by the cached weights (symlinks into the hf blob store are not counted
+        twice; the first-use record and its lock are not weights)."""
         total = 0
         if not self.cache_dir.is_dir():
             return 0
         for root, _dirs, files in os.walk(self.cache_dir):
             for name in files:
                 p = os.path.join(root, name)
-                if not os.path.islink(p):
+                if not os.path.islink(p) and name not in (_TOFU_FILE, _TOFU_FILE + ".lock"):
                     total += os.path.getsize(p)
         return total
 
@@ -439,22 +440,25 @@ class WeightsStore:
 
     # -- verification -------------------------------------------------------------------------
     def _verify(self, source: WeightsSource, path: Path, downloaded: bool = False) -> None:
-        """Check ``path`` against the published sha256, else the first-use record; a file just
-        ``downloaded`` without either is recorded (after its name's hex prefix, if any, is
-        checked); a cached file without either is refused."""
+        """Check ``path`` against the published sha256, else the first-use record. A file just
+        ``downloaded`` (its name's hex prefix, if any, checked) is recorded when it has no
+        record yet and matches what is published, so the same file fetched later without a
+        published checksum (a Hub reference) is known; a cached file with neither a published
+        checksum nor a record is refused."""
         actual = self._sha256(path)
         if downloaded:
             self._check_name_prefix(source, path, actual)
         expected = source.sha256
-        recorded = False
-        if expected is None:
+        recorded = None
+        if expected is None or downloaded:
             with self._tofu_lock():
                 tofu = self._read_tofu()
-                expected = _recorded_sha256(tofu, source)
-                if expected is None and downloaded:
+                recorded = _recorded_sha256(tofu, source)
+                if recorded is None and downloaded and expected in (None, actual):
                     tofu[source.identity()] = actual
                     self._write_tofu(tofu)
-            if expected is None and not downloaded:
+        if expected is None:
+            if recorded is None and not downloaded:
                 raise UserError(
                     f"the cached file {path} ({source.describe()}) has no published checksum and "
                     f"no record of its first download in {self.cache_dir / _TOFU_FILE}, so it "
@@ -462,13 +466,14 @@ class WeightsStore:
                     "by hand). Remove this model from the cache (model manager, or delete the "
                     "file) and download it again, or copy the whole cache folder with its "
                     "tofu.json.")
-            if expected is None:
+            if recorded is None:
                 self.log(
                     f"no published checksum: recorded sha256 {actual} on first use for "
                     f"{source.describe()}; later uses are verified against it ({self.cache_dir / _TOFU_FILE})."
                 )
                 return
-            recorded = True
+            expected = recorded
+        recorded = expected != source.sha256
         if actual == expected:
             return
         self._delete(source, path)
