@@ -12,6 +12,13 @@ what is installed, so without the pins it would pull another numpy next to QGIS'
 Two sets can be installed: everything (``requirements/runtime.txt``) or the small ONNX set
 (``requirements/onnx.txt``: onnxruntime, huggingface_hub, ...), which is what most tools need.
 
+An install never leaves a half-made folder on ``sys.path``: pip installs into a staging copy
+(``<folder>.staging``, hard links of the current folder), the new packages are imported in a
+child Python, and only then is the staging folder swapped into place with a completion marker
+(``.rsai-complete``) inside. ``activate`` puts a folder on ``sys.path`` only when its marker is
+there, so a failed, cancelled or killed install leaves the previous folder in use. Package
+entries given by a user are checked as requirements (never pip options), wheels only.
+
 No QGIS import and no GUI here: the dialog, the Processing tool ``rsai:install_dependencies``
 and ``make deps`` (scripts/deps.py) all use these functions.
 """
@@ -20,12 +27,14 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata as metadata
+import json
 import os
 import re
 import shutil
 # pip runs as a child process: argument lists only, never a shell.
 import subprocess  # nosec B404
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -53,6 +62,8 @@ QGIS_SHIPPED = ("numpy", "scipy", "pandas", "matplotlib", "Pillow", "PyYAML", "J
 # torch wheels whose CPU build the PyTorch CPU index names with a "+cpu" local version.
 TORCH_PACKAGES = ("torch", "torchvision", "torchaudio")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+MARKER = ".rsai-complete"  # written last into a folder whose packages imported
+_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]+@")
 
 
 # -- where the packages go ---------------------------------------------------------------------
@@ -88,13 +99,48 @@ def activate(folder: str | os.PathLike | None = None) -> Path | None:
     initProcessing), and after an install so the new packages import without a restart.
     """
     path = Path(folder) if folder is not None else default_folder()
-    if not path.is_dir():
+    if not is_complete(path):
         return None
     text = str(path)
     if text not in sys.path:
         sys.path.append(text)
     importlib.invalidate_caches()
     return path
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a finished install (its completion marker)."""
+    return (Path(folder) / MARKER).is_file()
+
+
+def redact(text: str) -> str:
+    """``https://user:token@host/simple`` -> ``https://***@host/simple``, for logs."""
+    return _CREDENTIALS.sub(lambda m: m["scheme"] + "***@", text)
+
+
+def validate_packages(entries: Iterable[str]) -> list[str]:
+    """Package entries a user typed, each checked as a requirement (``name``, ``name>=1.2``,
+    ``name[extra]==2; python_version>'3.9'``); pip options (``--target``, ``-r file``) and
+    direct URLs are refused, so the entries can only name packages."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    checked = []
+    for entry in (e.strip() for e in entries):
+        if not entry:
+            continue
+        if entry.startswith("-"):
+            raise UserError(f"PACKAGES: {entry!r} is a pip option, not a package; give package "
+                            "names only (e.g. 'onnxruntime>=1.16 timm'), options are not passed "
+                            "to pip.")
+        try:
+            requirement = Requirement(entry)
+        except InvalidRequirement as exc:
+            raise UserError(f"PACKAGES: {entry!r} is not a package requirement ({exc}); write "
+                            "it like 'name' or 'name>=1.2', separated by spaces.") from None
+        if requirement.url:
+            raise UserError(f"PACKAGES: {entry!r} points at a URL; give a package name and "
+                            "version (wheels come from the package index or FIND_LINKS).")
+        checked.append(entry)
+    return checked
 
 
 # -- what is missing ---------------------------------------------------------------------------
@@ -282,6 +328,15 @@ class InstallPlan:
     def constraints_file(self) -> Path:
         return self.folder.with_name(self.folder.name + "-constraints.txt")
 
+    @property
+    def staging(self) -> Path:
+        """Where pip installs; swapped into ``folder`` once the imports work."""
+        return self.folder.with_name(self.folder.name + ".staging")
+
+    @property
+    def previous(self) -> Path:
+        return self.folder.with_name(self.folder.name + ".previous")
+
     def write_constraints(self) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.constraints_file.write_text("\n".join(self.constraints) + "\n", encoding="utf-8")
@@ -289,7 +344,7 @@ class InstallPlan:
 
     def command(self) -> list[str]:
         args = [self.python, "-m", "pip", "install", "--disable-pip-version-check",
-                "--no-input", "--upgrade", "--target", str(self.folder),
+                "--no-input", "--upgrade", "--only-binary=:all:", "--target", str(self.staging),
                 "-c", str(self.constraints_file)]
         if self.no_index:
             args.append("--no-index")
@@ -299,7 +354,11 @@ class InstallPlan:
             args += ["--extra-index-url", url]
         for link in self.find_links:
             args += ["--find-links", link]
-        return args + list(self.packages)
+        return args + ["--"] + list(self.packages)
+
+    def shown_command(self) -> str:
+        """The command for logs, index credentials hidden."""
+        return redact(" ".join(self.command()))
 
     def environment(self) -> dict[str, str]:
         """The child's environment: QGIS's variables minus what would mislead pip."""
@@ -338,7 +397,7 @@ def make_plan(variant: str = CPU, packages: Iterable[str] | None = None,
     if packages is None:
         wanted = read_requirements(set_file(package_set))
         packages = wanted if reinstall else missing(wanted)
-    packages = [_for_variant(p, variant) for p in packages]
+    packages = [_for_variant(p, variant) for p in validate_packages(packages)]
     constraints = constraints_for_installed()
     extra = list(extra_index_urls)
     if variant == CPU and not no_index and not index_url and any(
@@ -375,7 +434,8 @@ def run(plan: InstallPlan, log: Callable[[str], None] = print,
         log("Nothing to install: every requirement is satisfied.")
         return 0
     plan.write_constraints()
-    log("Running: " + " ".join(plan.command()))
+    stage(plan)
+    log("Running: " + plan.shown_command())
     process = subprocess.Popen(  # nosec B603
         plan.command(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         encoding="utf-8", errors="replace", env=plan.environment(), bufsize=1)
@@ -397,12 +457,95 @@ def run(plan: InstallPlan, log: Callable[[str], None] = print,
             log("Cancelled: pip was stopped.")
             return -1
         while shown < len(lines):
-            log(lines[shown].rstrip())
+            log(redact(lines[shown].rstrip()))
             shown += 1
         reader.join(timeout=0.1)
-    if process.returncode == 0:
-        activate(plan.folder)
-    return process.returncode
+    if process.returncode != 0:
+        discard(plan)
+        return process.returncode
+    commit(plan, log)
+    return 0
+
+
+def stage(plan: InstallPlan) -> Path:
+    """A fresh staging folder holding the current install (hard links where the disk allows,
+    so even a large folder is staged in moments); leftovers of a killed install go first."""
+    discard(plan)
+    if plan.previous.is_dir() and not plan.folder.exists():  # killed between the two renames
+        os.replace(plan.previous, plan.folder)
+    shutil.rmtree(plan.previous, ignore_errors=True)
+    if is_complete(plan.folder):
+        try:
+            shutil.copytree(plan.folder, plan.staging, copy_function=os.link, symlinks=True)
+        except OSError:
+            shutil.rmtree(plan.staging, ignore_errors=True)
+            shutil.copytree(plan.folder, plan.staging, symlinks=True)
+        (plan.staging / MARKER).unlink()
+    else:
+        plan.staging.mkdir(parents=True)
+    return plan.staging
+
+
+def discard(plan: InstallPlan) -> None:
+    """Remove the staging folder (a failed, cancelled or killed install)."""
+    shutil.rmtree(plan.staging, ignore_errors=True)
+
+
+def commit(plan: InstallPlan, log: Callable[[str], None] = print) -> None:
+    """Import the new packages in a child Python; if they import, mark the staging folder
+    complete and swap it into place, else discard it and raise UserError (the previous folder
+    stays in use)."""
+    failure = import_failure(plan)
+    if failure:
+        discard(plan)
+        raise UserError(f"the installed packages do not import ({failure}); the previous "
+                        f"packages in {plan.folder} are kept. Check the versions asked for, "
+                        "or install the whole set again.")
+    (plan.staging / MARKER).write_text(json.dumps(
+        {"packages": plan.packages, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}),
+        encoding="utf-8")
+    if plan.folder.exists():
+        os.replace(plan.folder, plan.previous)
+    os.replace(plan.staging, plan.folder)
+    shutil.rmtree(plan.previous, ignore_errors=True)
+    log(f"Installed and checked: {', '.join(plan.packages)} in {plan.folder}")
+    activate(plan.folder)
+
+
+_IMPORT_CHECK = """
+import importlib, importlib.metadata as md, re, sys
+folder, names = sys.argv[1], sys.argv[2:]
+sys.path.insert(0, folder)
+canon = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+wanted = {canon(n) for n in names}
+for dist in md.distributions(path=[folder]):
+    if canon(dist.metadata["Name"]) not in wanted:
+        continue
+    top = (dist.read_text("top_level.txt") or "").split()
+    if not top:
+        top = sorted({str(f).split("/")[0].removesuffix(".py") for f in dist.files or []
+                      if str(f).endswith(".py") and ".dist-info" not in str(f)
+                      and not str(f).startswith("..")})
+    for module in top:
+        if module and not module.startswith("_"):
+            importlib.import_module(module)
+"""
+
+
+def import_failure(plan: InstallPlan) -> str | None:
+    """None when every package of the plan imports from the staging folder in a child Python
+    (beside the packages QGIS ships), else the error it printed."""
+    names = [n for n in map(requirement_name, plan.packages) if n]
+    try:
+        done = subprocess.run(  # nosec B603
+            [plan.python, "-c", _IMPORT_CHECK, str(plan.staging), *names],
+            capture_output=True, text=True, timeout=600, env=plan.environment(), check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if done.returncode == 0:
+        return None
+    lines = (done.stderr or done.stdout).strip().splitlines()
+    return lines[-1] if lines else f"exit status {done.returncode}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,7 +581,11 @@ def main(argv: list[str] | None = None) -> int:
                      reinstall=args.reinstall, package_set=args.package_set)
     print(f"Installing into {plan.folder} with {plan.python}")
     lines: list[str] = []
-    code = run(plan, lambda line: (print(line), lines.append(line)))
+    try:
+        code = run(plan, lambda line: (print(line), lines.append(line)))
+    except UserError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     if code != 0:
         print(explain("\n".join(lines), code, str(plan.folder), plan.constraints).message,
               file=sys.stderr)

@@ -6,13 +6,18 @@ Everything lives under one cache folder owned by a ``WeightsStore`` instance; no
 or writes global state after construction, so a store can be rebuilt on any worker.
 
 Weights without a published checksum are trusted on first use: the sha256 of the first download
-is recorded in ``<cache>/tofu.json`` and every later use is checked against it. A Hub source may
+is recorded in ``<cache>/tofu.json`` and every later use is checked against it. Only a file this
+store has just downloaded is recorded (a cached file without a record, e.g. a cache copied
+without its tofu.json, is refused), an unreadable record fails closed, the record is updated
+under a file lock, and a file name carrying the leading hex digits of its sha256 (TorchGeo's
+``-5d591cbb.pth``) is checked against them at the first download. A Hub source may
 also leave its revision open (``"revision": null`` in a card, for repos whose commit was not known
 when the card was written): the first download resolves the repo's current commit, records it
 with the file's sha256 in the same record, and both are pinned from then on.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -37,6 +42,8 @@ _HUB_REF_FORM = f"owner/repo@<40-hex commit>:path/in/repo, e.g. {_HUB_REF_EXAMPL
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _CHUNK = 1 << 20
 _TOFU_FILE = "tofu.json"
+# TorchGeo / torch.hub names: "<name>-<first hex digits of the sha256>.<ext>"
+_HASH_PREFIX = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 _OPEN_REVISION = "pinned-at-first-download"
 REACH_TIMEOUT_S = 1.5  # how long a download waits to learn that the server cannot be reached
 
@@ -283,6 +290,9 @@ class WeightsStore:
         self.log = log
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         _check_url(self.endpoint, "Hugging Face endpoint")
+        # sha256 by (path, size, mtime, ctime, inode): a long-lived store (the model manager's)
+        # hashes each cached file once, not at every refresh; a changed file is hashed again.
+        self._digests: dict[tuple, str] = {}
 
     # -- public API ---------------------------------------------------------------------------
     def fetch(
@@ -310,7 +320,7 @@ class WeightsStore:
             path = self._download_hub(source, progress, is_cancelled)
         else:
             path = self._download_url(source, progress, is_cancelled)
-        self._verify(source, path)
+        self._verify(source, path, downloaded=True)
         progress(1.0)
         return path
 
@@ -374,20 +384,22 @@ class WeightsStore:
         path = self._cached_unverified(pinned) if pinned is not None else None
         if path is not None:
             self._delete(pinned, path)
-        tofu = self._read_tofu()
-        removed = [tofu.pop(s.identity(), None) for s in {source, pinned} if s is not None]
-        if any(r is not None for r in removed):
-            self._write_tofu(tofu)
+        with self._tofu_lock():
+            tofu = self._read_tofu()
+            removed = [tofu.pop(s.identity(), None) for s in {source, pinned} if s is not None]
+            if any(r is not None for r in removed):
+                self._write_tofu(tofu)
 
     def cache_size_bytes(self) -> int:
-        """Bytes used by the cache (symlinks into the hf blob store are not counted twice)."""
+        """Bytes used by the cached weights (symlinks into the hf blob store are not counted
+        twice; the first-use record and its lock are not weights)."""
         total = 0
         if not self.cache_dir.is_dir():
             return 0
         for root, _dirs, files in os.walk(self.cache_dir):
             for name in files:
                 p = os.path.join(root, name)
-                if not os.path.islink(p):
+                if not os.path.islink(p) and name not in (_TOFU_FILE, _TOFU_FILE + ".lock"):
                     total += os.path.getsize(p)
         return total
 
@@ -427,22 +439,41 @@ class WeightsStore:
         )
 
     # -- verification -------------------------------------------------------------------------
-    def _verify(self, source: WeightsSource, path: Path) -> None:
-        actual = sha256_file(path)
+    def _verify(self, source: WeightsSource, path: Path, downloaded: bool = False) -> None:
+        """Check ``path`` against the published sha256, else the first-use record. A file just
+        ``downloaded`` (its name's hex prefix, if any, checked) is recorded when it has no
+        record yet and matches what is published, so the same file fetched later without a
+        published checksum (a Hub reference) is known; a cached file with neither a published
+        checksum nor a record is refused."""
+        actual = self._sha256(path)
+        if downloaded:
+            self._check_name_prefix(source, path, actual)
         expected = source.sha256
-        recorded = False
+        recorded = None
+        if expected is None or downloaded:
+            with self._tofu_lock():
+                tofu = self._read_tofu()
+                recorded = _recorded_sha256(tofu, source)
+                if recorded is None and downloaded and expected in (None, actual):
+                    tofu[source.identity()] = actual
+                    self._write_tofu(tofu)
         if expected is None:
-            tofu = self._read_tofu()
-            expected = _recorded_sha256(tofu, source)
-            if expected is None:
-                tofu[source.identity()] = actual
-                self._write_tofu(tofu)
+            if recorded is None and not downloaded:
+                raise UserError(
+                    f"the cached file {path} ({source.describe()}) has no published checksum and "
+                    f"no record of its first download in {self.cache_dir / _TOFU_FILE}, so it "
+                    "cannot be trusted (a cache copied without its tofu.json, or a file put there "
+                    "by hand). Remove this model from the cache (model manager, or delete the "
+                    "file) and download it again, or copy the whole cache folder with its "
+                    "tofu.json.")
+            if recorded is None:
                 self.log(
                     f"no published checksum: recorded sha256 {actual} on first use for "
                     f"{source.describe()}; later uses are verified against it ({self.cache_dir / _TOFU_FILE})."
                 )
                 return
-            recorded = True
+            expected = recorded
+        recorded = expected != source.sha256
         if actual == expected:
             return
         self._delete(source, path)
@@ -473,15 +504,66 @@ class WeightsStore:
             except OSError:
                 pass
 
+    def _sha256(self, path: Path) -> str:
+        stat = Path(path).stat()
+        key = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+               stat.st_ino)
+        if key not in self._digests:
+            self._digests[key] = sha256_file(path)
+        return self._digests[key]
+
+    def _check_name_prefix(self, source: WeightsSource, path: Path, actual: str) -> None:
+        """A name like ``unet-5d591cbb.pth`` promises a sha256 starting 5d591cbb: hold it to it."""
+        match = _HASH_PREFIX.search(source.filename or Path(path).name)
+        if match and not actual.startswith(match.group(1)):
+            self._delete(source, path)
+            raise UserError(
+                f"the download {source.describe()} has sha256 {actual}, but its file name says "
+                f"it starts with {match.group(1)}: the file is corrupt or was swapped. The bad "
+                "file was deleted; run again to re-download it, and if it fails again report it "
+                "to the model's publisher.")
+
+    @contextlib.contextmanager
+    def _tofu_lock(self):
+        """An exclusive lock on ``tofu.json.lock`` around a read-modify-write of the record, so
+        two runs (threads or processes) never lose each other's records."""
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.cache_dir / (_TOFU_FILE + ".lock"), "a+b") as handle:
+            try:
+                import fcntl
+            except ImportError:  # Windows
+                import msvcrt
+                handle.seek(0)
+                msvcrt.locking(handle.fileno(), msvcrt.LK_LOCK, 1)
+                try:
+                    yield
+                finally:
+                    handle.seek(0)
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+                return
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
     def _read_tofu(self) -> dict[str, str | dict]:
+        """The first-use records; anything but a readable JSON object fails closed."""
+        record = self.cache_dir / _TOFU_FILE
         try:
-            data = json.loads((self.cache_dir / _TOFU_FILE).read_text(encoding="utf-8"))
+            data = json.loads(record.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
         except (OSError, ValueError) as e:
-            raise UserError(f"the checksum record {self.cache_dir / _TOFU_FILE} is unreadable ({e}); "
-                            "delete it and the cached weights will be re-verified from scratch.") from None
-        return data if isinstance(data, dict) else {}
+            data, problem = None, f"unreadable ({e})"
+        else:
+            problem = f"not a JSON object but {type(data).__name__}"
+        if not isinstance(data, dict):
+            raise UserError(f"the checksum record {record} is {problem}, so no cached weights "
+                            "without a published checksum can be trusted. Delete it and the "
+                            "cached weights it covered (the cache folder), then download them "
+                            "again.") from None
+        return data
 
     def _write_tofu(self, data: dict[str, str | dict]) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -502,15 +584,20 @@ class WeightsStore:
         self._check_reachable(source)
         commit = self._current_commit(source)
         pinned = replace(source, revision=commit)
+        if self._cached_unverified(pinned) is not None and source.sha256 is None:
+            raise UserError(
+                f"{source.describe()} is cached at commit {commit} but was not downloaded by this "
+                f"store (no record in {self.cache_dir / _TOFU_FILE}), so it cannot be trusted. "
+                "Remove this model from the cache and download it again.")
         path = self._cached_unverified(pinned) or self._download_hub(pinned, progress, is_cancelled)
+        actual = sha256_file(path)
+        self._check_name_prefix(pinned, path, actual)
         if source.sha256 is not None:
             self._verify(pinned, path)  # a published checksum still rules
-            actual = source.sha256
-        else:
-            actual = sha256_file(path)
-        tofu = self._read_tofu()
-        tofu[source.identity()] = {"revision": commit, "sha256": actual}
-        self._write_tofu(tofu)
+        with self._tofu_lock():
+            tofu = self._read_tofu()
+            tofu[source.identity()] = {"revision": commit, "sha256": actual}
+            self._write_tofu(tofu)
         self.log(f"{source.repo_id} had no pinned commit: pinned its current commit {commit} with "
                  f"{source.filename} sha256 {actual} ({self.cache_dir / _TOFU_FILE}); later uses "
                  "fetch that commit and verify that checksum.")

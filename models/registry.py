@@ -7,6 +7,7 @@ local card .json file, or a Hub reference ``owner/repo@revision:path/model.onnx`
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -25,22 +26,40 @@ class ResolvedModel:
     weights: Path
 
 
-def list_cards(extra_dirs: Iterable[Path] = ()) -> dict[str, ModelCard]:
-    """Every card by id; user folders come after the built-ins and may override them."""
-    cards = {}
-    for folder in (BUILTIN_CARDS, *map(Path, extra_dirs)):
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
-            card = load_card(path)
-            cards[card.id] = card
+def list_cards(extra_dirs: Iterable[Path] = (),
+               warn: Callable[[str], None] | None = None) -> dict[str, ModelCard]:
+    """Every card by id; user folders come after the built-ins and may override them. A user's
+    card that does not load is skipped with a warning naming it (``warn``, default Python's
+    warnings), so one broken file never hides the others."""
+    cards, broken = _load_cards(extra_dirs)
+    for problem in broken:
+        (warn or (lambda text: warnings.warn(text, stacklevel=3)))(problem)
     return cards
 
 
+def _load_cards(extra_dirs: Iterable[Path]) -> tuple[dict[str, ModelCard], list[str]]:
+    cards, broken = {}, []
+    for path in sorted(BUILTIN_CARDS.glob("*.json")):
+        card = load_card(path)  # a broken built-in card is the toolbox's bug: fail loudly
+        cards[card.id] = card
+    for folder in map(Path, extra_dirs):
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            try:
+                card = load_card(path)
+            except UserError as exc:
+                broken.append(f"skipped the model card {path}: {exc}")
+                continue
+            cards[card.id] = card
+    return cards, broken
+
+
 def find_card(model_id: str, extra_dirs: Iterable[Path] = ()) -> ModelCard:
-    cards = list_cards(extra_dirs)
+    cards, broken = _load_cards(extra_dirs)
     if model_id not in cards:
+        skipped = f" Cards that could not be read: {' '.join(broken)}" if broken else ""
         raise UserError(f"no model card with id {model_id!r}. Known ids: "
                         f"{', '.join(sorted(cards)) or 'none'}. MODEL also takes a local .onnx "
-                        "file or a Hub reference owner/repo@revision:file.onnx.")
+                        f"file or a Hub reference owner/repo@revision:file.onnx.{skipped}")
     return cards[model_id]
 
 

@@ -21,6 +21,7 @@ from .hub import WeightsStore
 from .registry import ResolvedModel, load_model, resolve
 from .runtime.backends import DEVICES
 from .runtime.engine import Destination, RunOptions, run
+from .runtime.gdal_exceptions import gdal_exceptions
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class Tool:
 
     def run(self, given: dict, environment: ToolEnvironment,
             callbacks: Callbacks = Callbacks()) -> ToolRun:
-        return self.entry(self.values(given), environment, callbacks)
+        with gdal_exceptions():  # for this run only (models/runtime/gdal_exceptions.py)
+            return self.entry(self.values(given), environment, callbacks)
 
     def resolve_model(self, given: dict, environment: ToolEnvironment,
                       callbacks: Callbacks = Callbacks()) -> ResolvedModel | None:

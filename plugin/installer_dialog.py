@@ -5,6 +5,7 @@ logic is installer/; the Processing tool rsai:install_dependencies runs the same
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from qgis.gui import QgsCollapsibleGroupBox, QgsFileWidget
@@ -175,8 +176,9 @@ class InstallerDialog(QDialog):
             self.log.appendPlainText(str(exc))
             return
         self.plan.write_constraints()
+        dependencies.stage(self.plan)  # pip installs into a copy; swapped in once it imports
         command = self.plan.command()
-        self.log.appendPlainText("$ " + " ".join(command))
+        self.log.appendPlainText("$ " + self.plan.shown_command())
         self.process = QProcess(self)
         environment = QProcessEnvironment()
         for key, value in self.plan.environment().items():
@@ -197,7 +199,8 @@ class InstallerDialog(QDialog):
             self.process.kill()
 
     def _read(self) -> None:
-        data = bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace")
+        data = dependencies.redact(
+            bytes(self.process.readAllStandardOutput()).decode("utf-8", "replace"))
         self.output.append(data)
         self.log.appendPlainText(data.rstrip("\n"))
 
@@ -215,16 +218,25 @@ class InstallerDialog(QDialog):
             return
         self.process = None
         self.exit_code = code
+        unusable = None
+        if code == 0:
+            try:
+                dependencies.commit(self.plan, self.log.appendPlainText)
+            except UserError as exc:
+                unusable, code, self.exit_code = str(exc), 1, 1
+        else:
+            dependencies.discard(self.plan)
         self.progress.setRange(0, 1)
         self.progress.setValue(1 if code == 0 else 0)
         self.cancel_button.setEnabled(False)
         if code == 0:
-            dependencies.activate(Path(self.plan.folder))
             self.log.appendPlainText(tr("Done: the packages are installed in {} and usable now.")
                                      .format(self.plan.folder))
         else:
             self.failure = explain("".join(self.output), code, str(self.plan.folder),
                                    self.plan.constraints)
+            if unusable:
+                self.failure = replace(self.failure, message=unusable)
             self.log.appendPlainText("")
             self.log.appendPlainText(tr(self.failure.message))
             self.explanation.setText(tr(self.failure.message))

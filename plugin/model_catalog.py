@@ -17,6 +17,7 @@ from typing import Callable
 from ..models import registry
 from ..models.cards import ModelCard, card_to_dict
 from ..models.errors import UserError
+from ..models.files import write_files
 from ..models.hub import WeightsSource, WeightsStore, format_size, sha256_file
 
 
@@ -152,7 +153,7 @@ class ModelCatalog:
     def _save(self, card: ModelCard) -> ModelCard:
         self.user_dir.mkdir(parents=True, exist_ok=True)
         target = self._card_file(card.id)
-        target.write_text(json.dumps(card_to_dict(card), indent=1), encoding="utf-8")
+        write_files({target: json.dumps(card_to_dict(card), indent=1)})
         return registry.find_card(card.id, [self.user_dir])
 
 

@@ -1,10 +1,13 @@
-"""What every rsai algorithm shares: naming, help, feedback callbacks, dependency checks and
-error translation.
+"""What every rsai algorithm shares: naming, help, feedback callbacks, dependency checks,
+output-path safety and error translation.
 
 A tool subclasses ``RsaiAlgorithm``, sets its name, display name, group and the Python packages
 it needs as class attributes, and writes ``initAlgorithm`` and ``run_tool``; its help is
 docs/tools/<NAME>.md (processing_provider/tool_help.py renders it). ``processAlgorithm`` turns core
 errors into messages QGIS shows in the dialog and the qgis_process output, and ends at 100%.
+Before any tool runs, its destinations are checked here (processing_provider/destinations.py):
+no output may be an input or another output, whatever the spelling, and each has an extension
+the tool writes.
 """
 
 from pathlib import Path
@@ -22,7 +25,8 @@ from ..models.errors import Cancelled, UserError
 from ..models.hub import WeightsUnavailable
 from ..models.runtime.backends import DEVICES
 from ..models.runtime.devices import device_summary
-from . import settings, tool_help
+from ..models.runtime.gdal_exceptions import gdal_exceptions
+from . import destinations, settings, tool_help
 
 ICONS = Path(__file__).resolve().parents[1] / "resources" / "icons"
 INSTALL_HINT = ("Install it from the menu Plugins > Remote Sensing AI Toolbox > Install "
@@ -61,6 +65,9 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
     # How to give this tool weights already on disk, said when they cannot be downloaded
     # (empty: the tool takes no weights).
     LOCAL_WEIGHTS = ""
+    # Files a destination also writes, by parameter: {name: (suffix, ...)}, e.g. the CSV beside
+    # an HTML report (checked like outputs: never an input, never another output).
+    SIDE_FILES: dict = {}
 
     def name(self):
         return self.NAME
@@ -107,6 +114,10 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
         missing = self.missing_requirements()
         if missing:
             return False, missing_packages_message(self.displayName(), missing)
+        try:
+            destinations.checked(self, parameters, context)
+        except UserError as exc:
+            return False, str(exc)
         return super().checkParameterValues(parameters, context)
 
     def processAlgorithm(self, parameters, context, feedback):
@@ -114,7 +125,9 @@ class RsaiAlgorithm(QgsProcessingAlgorithm):
         if self.LOG_DEVICES:
             callbacks.log(device_summary())
         try:
-            results = self.run_tool(parameters, context, callbacks)
+            parameters = destinations.checked(self, parameters, context, callbacks.log)
+            with gdal_exceptions():  # for this run only, never for other plugins
+                results = self.run_tool(parameters, context, callbacks)
         except Cancelled as exc:
             raise QgsProcessingException(self.tr("Cancelled: ") + str(exc))
         except WeightsUnavailable as exc:

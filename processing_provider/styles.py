@@ -1,15 +1,26 @@
 """Styles for outputs: a .qml file beside each raster (QGIS loads it as the layer's default
 style, also for outputs of headless runs) and a post-processor that applies it when Processing
-adds the layer to the project, with the layer's name and its place in the layer list."""
+adds the layer to the project, with the layer's name and its place in the layer list.
 
+A .qml is written whole under a temporary name and carries ``STYLE_MARKER``; a .qml without the
+marker is the user's own style and is never replaced (ours then goes to Processing's temporary
+folder, and is still applied when the dialog loads the layer).
+"""
+
+import uuid
 from pathlib import Path
 from typing import Sequence
 
-from qgis.core import (QgsColorRampShader, QgsContrastEnhancement,
+from qgis.core import (QgsColorRampShader, QgsContrastEnhancement, QgsMessageLog,
                        QgsMultiBandColorRenderer, QgsPalettedRasterRenderer,
-                       QgsProcessingLayerPostProcessorInterface, QgsProject, QgsRasterLayer,
-                       QgsRasterShader, QgsSingleBandPseudoColorRenderer, QgsStyle)
+                       QgsProcessingLayerPostProcessorInterface, QgsProcessingUtils, QgsProject,
+                       QgsRasterLayer, QgsRasterShader, QgsSingleBandPseudoColorRenderer,
+                       QgsStyle)
 from qgis.PyQt.QtGui import QColor
+
+from ..models.files import write_files
+
+STYLE_MARKER = "<!-- rsai_toolbox style: replaced by the next run writing this output -->"
 
 
 def write_class_style(raster_path: str, classes: Sequence[tuple[int, str, str]]) -> Path:
@@ -86,9 +97,7 @@ def _save_vector(vector_path: str, layer_name: str, make_renderer) -> Path:
     source = f"{vector_path}|layername={layer_name}" if layer_name else vector_path
     layer = QgsVectorLayer(source, "polygons", "ogr")
     layer.setRenderer(make_renderer(layer))
-    qml = Path(vector_path).with_suffix(".qml")
-    layer.saveNamedStyle(str(qml))
-    return qml
+    return save_style(layer, Path(vector_path).with_suffix(".qml"))
 
 
 def write_rgb_style(raster_path: str, red: int, green: int, blue: int,
@@ -113,8 +122,23 @@ def write_rgb_style(raster_path: str, red: int, green: int, blue: int,
 
 def _save(layer: QgsRasterLayer, renderer) -> Path:
     layer.setRenderer(renderer)
-    qml = Path(layer.source()).with_suffix(".qml")
-    layer.saveNamedStyle(str(qml))
+    return save_style(layer, Path(layer.source()).with_suffix(".qml"))
+
+
+def save_style(layer, qml: Path) -> Path:
+    """The layer's style as ``qml`` (marked, written atomically); when ``qml`` is a style the
+    user wrote, it is kept and ours goes to a temporary file, whose path is returned."""
+    if qml.exists() and STYLE_MARKER not in qml.read_text(encoding="utf-8", errors="replace"):
+        QgsMessageLog.logMessage(f"kept your style {qml}; the toolbox's style for the output "
+                                 "is applied when the layer is loaded", "rsai")
+        qml = Path(QgsProcessingUtils.tempFolder()) / f"{qml.stem}.{uuid.uuid4().hex[:8]}.qml"
+    scratch = Path(QgsProcessingUtils.tempFolder()) / f"style-{uuid.uuid4().hex}.qml"
+    layer.saveNamedStyle(str(scratch))
+    text = scratch.read_text(encoding="utf-8")
+    scratch.unlink()
+    head, newline, rest = text.partition("\n")  # after the <!DOCTYPE qgis ...> line
+    write_files({qml: f"{head}{newline}{STYLE_MARKER}\n{rest}" if rest else
+                 f"{STYLE_MARKER}\n{text}"})
     return qml
 
 

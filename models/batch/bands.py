@@ -11,12 +11,13 @@ folder, which the workers must reach (it is the output folder's own).
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from osgeo import gdal
 
+from ..files import partial_path
+from ..runtime.gdal_exceptions import gdal_exceptions
 from ..runtime.raster import GTIFF_OPTIONS, open_raster
 from .scenes import Scene
 
@@ -46,6 +47,7 @@ def windows(height: int, rows: int, halo: int) -> list[tuple[int, int, int, int]
     return found
 
 
+@gdal_exceptions()
 def split(scene: Scene, rows: int, halo: int, folder: Path) -> Split | None:
     """The scene's bands (their input VRTs written), or None when it fits in one band."""
     dataset = open_raster(scene.source, f"scene {scene.name}")
@@ -67,6 +69,7 @@ def split(scene: Scene, rows: int, halo: int, folder: Path) -> Split | None:
     return Split(scene, width, tuple(bands))
 
 
+@gdal_exceptions()
 def join(plan: Split, band_outputs: list[dict[str, str]], joined: dict[str, str],
          merge: bool) -> dict[str, str]:
     """Per output name: crop each band's output to its core rows, a VRT of them at
@@ -82,14 +85,14 @@ def join(plan: Split, band_outputs: list[dict[str, str]], joined: dict[str, str]
             dataset = None
             crops.append(str(crop))
         vrt = Path(vrt_path)
-        temp = vrt.with_name(f".{vrt.stem}.{uuid.uuid4().hex[:8]}.partial.vrt")
+        temp = partial_path(vrt, ".vrt")
         dataset = gdal.BuildVRT(str(temp), crops)
         dataset = None  # written on close
         os.replace(temp, vrt)
         written[name] = str(vrt)
         if merge:
             tif = vrt.with_suffix(".tif")
-            temp = tif.with_name(f".{tif.stem}.{uuid.uuid4().hex[:8]}.partial.tif")
+            temp = partial_path(tif, ".tif")
             dataset = gdal.Translate(str(temp), str(vrt), format="GTiff",
                                      creationOptions=list(GTIFF_OPTIONS))
             dataset = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from .. import files
 from ..callbacks import Callbacks
 from ..errors import UserError
 from ..hub import WeightsStore, sha256_file
@@ -53,9 +54,8 @@ def versions() -> dict[str, str | None]:
 
 def remove_leftovers(outputs: dict) -> None:
     """Temporary files a killed attempt left beside this scene's outputs."""
-    for path in map(Path, outputs.values()):
-        for leftover in path.parent.glob(f".{path.stem}.*.partial*"):
-            leftover.unlink(missing_ok=True)
+    for path in outputs.values():
+        files.remove_leftovers(path)
 
 
 def worker_name() -> str:

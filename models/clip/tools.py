@@ -21,6 +21,7 @@ from .chips import ChipOptions, ChipSet, embed_chip_set, plan_chips, run_chips
 from .model import ClipModel, check_clip_card
 from .queries import check_labels, classify_chips, search_chips
 from .text import ClipTokenizer
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 DEFAULT_MODEL = "lrsclip-vit-b-16"
 
@@ -50,6 +51,7 @@ class ChipSource:
         return [p for p in paths if p]
 
 
+@gdal_exceptions()
 def embed_image_chips(models: Models, model: str, raster_path: str, options: ChipOptions,
                       output: str, batch_size: int = 16, layer: str = chip_index.DEFAULT_LAYER,
                       callbacks: Callbacks = Callbacks()) -> int:
@@ -70,6 +72,7 @@ def embed_image_chips(models: Models, model: str, raster_path: str, options: Chi
     return count
 
 
+@gdal_exceptions()
 def text_search(models: Models, model: str, source: ChipSource, query: str, top_k: int,
                 output: str, heatmap: str | None = None,
                 layer: str = outputs.MATCHES_LAYER, callbacks: Callbacks = Callbacks()) -> int:
@@ -89,6 +92,7 @@ def text_search(models: Models, model: str, source: ChipSource, query: str, top_
     return len(best.rows)
 
 
+@gdal_exceptions()
 def zero_shot_classify(models: Models, model: str, source: ChipSource, labels: Sequence[str],
                        temperature: float | None, output: str,
                        probabilities: str | None = None,

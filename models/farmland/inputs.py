@@ -14,12 +14,12 @@ a ready 8-band stack or one file per date (often with more bands, in any order).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Sequence
 
 from ..callbacks import Callbacks
 from ..cards import ModelCard
 from ..errors import UserError
+from ..paths import same_file
 from ..runtime.grids import Grid
 from ..runtime.raster import open_raster
 from .ftw import FTW_BANDS, looks_like_reflectance_0_1, match_bands
@@ -79,11 +79,17 @@ def _date_files(input_a, input_b, dates: int, callbacks: Callbacks) -> list[str]
         raise UserError("this model needs two dates (window A: planting, window B: harvest) but "
                         "INPUT_B is empty. Give the second date as INPUT_B, or an 8-band stack "
                         "as INPUT.")
-    if Path(input_a).resolve() == Path(input_b).resolve():
+    check_two_dates(input_a, input_b)
+    return [input_a, input_b]
+
+
+def check_two_dates(input_a: str | None, input_b: str | None) -> None:
+    """INPUT_A and INPUT_B must be two files (any spelling of one file is caught); checked by
+    the tool before the model is loaded."""
+    if input_a and input_b and same_file(input_a, input_b):
         raise UserError(f"INPUT_A and INPUT_B are the same file ({input_a}); the model compares "
                         "two acquisitions (planting and harvest). Give the second date as "
                         "INPUT_B, or an 8-band stack as INPUT.")
-    return [input_a, input_b]
 
 
 def choose_bands(path: str, bands: Sequence[int] | None, parameter: str,

@@ -44,8 +44,8 @@ from ..callbacks import Callbacks
 from ..errors import Cancelled, UserError
 from ..runtime.raster import open_raster
 from ..runtime.vectors import Field, check_destination, check_geopackage_path, geopackage_layer
+from ..runtime.gdal_exceptions import gdal_exceptions
 
-ogr.UseExceptions()  # (gdal's are on through runtime.raster)
 
 _FOUR_CONNECTED = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 _METRES_PER_DEGREE = 111_320.0
@@ -66,6 +66,7 @@ class FieldPolygons:
     area_method: str  # how areas and perimeters were measured
 
 
+@gdal_exceptions()
 def polygonize_fields(class_raster_path, output_gpkg_path, field_value: int = 1,
                       boundary_value: int | None = 2, min_area_m2: float = 0.0,
                       simplify_tolerance_m: float = 0.0, probability_raster_path=None,

@@ -29,6 +29,7 @@ from ..registry import find_card, looks_like_hub_reference
 from ..runtime import raster
 from ..runtime.backends import Predictor
 from ..runtime.engine import Destination, RunOptions, RunResult, run
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 CARD_ID = "clipseg-rd64-refined"  # models/cards/: tiling, input, licence, citation
 MASK_CLASSES = ((0, "other", "#000000"), (1, "prompt", "#f2c12e"))
@@ -111,6 +112,7 @@ def rgb_scale(path: str, bands: Sequence[int]) -> tuple[float, str]:
     return high, f"stretched: value / {high:g} (99th percentile)"
 
 
+@gdal_exceptions()
 def prompt_mask(prompter, prompt: str, input_path: str, output_path: str,
                 probabilities_path: str | None = None, threshold: float = 0.5,
                 bands: Sequence[int] | None = None, options: RunOptions | None = None,

@@ -18,6 +18,7 @@ from ..runtime.backends import Predictor
 from ..runtime.engine import Destination, RunOptions, RunResult, run
 from .ftw import FTW_BANDS
 from .inputs import date_inputs
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 
 def check_card(card: ModelCard) -> None:
@@ -31,6 +32,7 @@ def check_card(card: ModelCard) -> None:
                         "other models.")
 
 
+@gdal_exceptions()
 def segment_fields(card: ModelCard, predictor: Predictor, output_path: str,
                    probabilities_path: str | None = None, *, input_a: str | None = None,
                    input_b: str | None = None, stack: str | None = None,

@@ -34,6 +34,7 @@ from ..farmland.ftw import match_bands
 from ..runtime.backends import Predictor
 from ..runtime.engine import Destination, RunOptions, RunResult, run
 from ..runtime.raster import open_raster
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 COARSER_LIMIT = 1.5  # satellite ground pixel / the model's satellite pixel above which: refuse
 AERIAL_RESOLUTION_WARNING = 1.5  # aerial pixel this many times off the card's: warn
@@ -54,6 +55,7 @@ def check_card(card: ModelCard) -> None:
                         "for it, or choose e.g. deepness-landcover.")
 
 
+@gdal_exceptions()
 def classify_land_cover(card: ModelCard, predictor: Predictor, output_path: str,
                         probabilities_path: str | None = None, *, aerial: str,
                         satellite: str | None = None,

@@ -24,6 +24,7 @@ from ..runtime.engine import Destination, RunResult, run
 from ..runtime.raster import CLASS_NODATA, check_same_grid, open_raster, raster_info
 from .model import BayesQDAModel, load_model, softmax_rows
 from .uncertainty import MeasurementUncertainty
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 MAX_CLASS_ID = CLASS_NODATA - 1
 UNCERTAINTY_BANDS = ("entropy", "1 - max probability", "margin top1 - top2")
@@ -44,6 +45,7 @@ def uncertainty_measures(proba: np.ndarray) -> np.ndarray:
     return out
 
 
+@gdal_exceptions()
 def classify_raster(model, raster_path, class_path, *, probabilities_path=None,
                     uncertainty_path=None, mask_path=None,
                     uncertainty: MeasurementUncertainty | None = None, block_size: int = 1024,

@@ -62,6 +62,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from ..callbacks import Callbacks
+from ..files import write_files
 from ..colours import class_colours
 from ..errors import UserError
 
@@ -208,9 +209,7 @@ class BayesQDAModel:
     def save(self, path) -> Path:
         """Write the model as JSON (floats round-trip exactly)."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        tmp.replace(path)
+        write_files({path: json.dumps(self.to_dict(), indent=1)})
         return path
 
 

@@ -9,13 +9,14 @@ diagram) are drawn with matplotlib's Agg canvas, no pyplot state, and embedded a
 from __future__ import annotations
 
 import csv
+import io
 import html
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..callbacks import Callbacks
+from ..files import write_files
 from ..figures import png_base64
 
 ECE_BINS = 10
@@ -183,22 +184,34 @@ def _reliability_png(scores) -> str:
     return png_base64(fig)
 
 
+def _scores_html(rows: str, scores: list, per_class: list) -> str:
+    return ("<h2>Summary (held-out polygons)</h2><table><tr><th>method</th><th>overall accuracy"
+            "</th><th>kappa</th><th>log-loss</th><th>ECE</th><th>macro F1</th><th>note</th></tr>"
+            f"{rows}</table><h2>Reliability diagram</h2>"
+            "<img alt='reliability diagram' "
+            f"src='data:image/png;base64,{_reliability_png(scores)}'>"
+            f"<h2>Per class</h2>{''.join(per_class)}")
+
+
 def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=None,
                  title: str = "Bayesian land cover classification: accuracy",
                  notes: list | None = None) -> None:
-    """Write CSV (one row per method and metric, per-class rows) and/or the HTML page."""
+    """Write CSV (one row per method and metric, per-class rows) and/or the HTML page, both
+    renamed into place together once complete."""
+    files = {}
     if csv_path:
-        with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-            w = csv.writer(fh)
-            w.writerow(["method", "class_id", "class_name", "metric", "value"])
-            for s in scores:
-                for key, val in s.row().items():
-                    if key not in ("method", "note"):
-                        w.writerow([s.method, "", "", key, f"{val:.6g}"])
-                for i, (cid, name) in enumerate(zip(class_ids, class_names)):
-                    for key, arr in (("precision", s.precision), ("recall", s.recall),
-                                     ("f1", s.f1)):
-                        w.writerow([s.method, int(cid), name, key, f"{arr[i]:.6g}"])
+        fh = io.StringIO(newline="")
+        w = csv.writer(fh)
+        w.writerow(["method", "class_id", "class_name", "metric", "value"])
+        for s in scores:
+            for key, val in s.row().items():
+                if key not in ("method", "note"):
+                    w.writerow([s.method, "", "", key, f"{val:.6g}"])
+            for i, (cid, name) in enumerate(zip(class_ids, class_names)):
+                for key, arr in (("precision", s.precision), ("recall", s.recall),
+                                 ("f1", s.f1)):
+                    w.writerow([s.method, int(cid), name, key, f"{arr[i]:.6g}"])
+        files[csv_path] = fh.getvalue()
     if html_path:
         esc = html.escape
         rows = "".join(
@@ -224,10 +237,10 @@ def write_report(scores: list, class_ids, class_names, html_path=None, csv_path=
             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;"
             "padding:3px 8px;text-align:right}td:first-child{text-align:left}</style></head><body>"
             f"<h1>{esc(title)}</h1><ul>{note_html}</ul>"
-            "<h2>Summary (held-out polygons)</h2><table><tr><th>method</th><th>overall accuracy"
-            "</th><th>kappa</th><th>log-loss</th><th>ECE</th><th>macro F1</th><th>note</th></tr>"
-            f"{rows}</table><h2>Reliability diagram</h2>"
-            "<img alt='reliability diagram' "
-            f"src='data:image/png;base64,{_reliability_png(scores)}'>"
-            f"<h2>Per class</h2>{''.join(per_class)}</body></html>")
-        Path(html_path).write_text(page, encoding="utf-8")
+            + (_scores_html(rows, scores, per_class) if scores else
+               "<p>No test scores: no polygons were held out for testing (test fraction 0, or "
+               "every class has a single polygon). Set a test fraction above 0 to score the "
+               "model.</p>")
+            + "</body></html>")
+        files[html_path] = page
+    write_files(files)

@@ -27,9 +27,8 @@ from ..errors import Cancelled, UserError
 from ..runtime.raster import (CLASS_NODATA, RasterInfo, check_same_grid, open_raster,
                               raster_info, read_window, valid_mask)
 from .uncertainty import MeasurementUncertainty
+from ..runtime.gdal_exceptions import gdal_exceptions
 
-ogr.UseExceptions()
-osr.UseExceptions()
 
 _STRIP_PIXELS = 4_000_000
 _POINT_TYPES = (ogr.wkbPoint, ogr.wkbMultiPoint)
@@ -98,6 +97,7 @@ class _Pixels:
         self.invalid += int(np.count_nonzero(~good))
 
 
+@gdal_exceptions()
 def extract_samples(raster_path, vector_path, class_field: str, *, name_field: str | None = None,
                     layer=None, uncertainty: MeasurementUncertainty | None = None,
                     all_touched: bool = False, callbacks: Callbacks = Callbacks()) -> Samples:
@@ -257,6 +257,14 @@ def _report_skipped_features(skipped: _Skipped, class_field: str, callbacks: Cal
 def _number_classes(features: list[_Feature], names: dict, is_text: bool) -> _Classes:
     """Text classes are numbered 1..K in sorted order; integer ids are kept (1..254)."""
     keys = sorted({f.key for f in features})
+    if len(keys) < 2:
+        raise UserError(f"the training layer has only one class ({', '.join(map(str, keys))}) "
+                        "in its class field; a classifier needs at least two classes: add "
+                        "training features of the other land covers.")
+    if is_text and len(keys) > CLASS_NODATA - 1:
+        raise UserError(f"the class field holds {len(keys)} classes, more than the "
+                        f"{CLASS_NODATA - 1} a class raster can store ({CLASS_NODATA} is "
+                        "nodata): merge classes so that at most 254 remain.")
     if is_text:
         ids = tuple(range(1, len(keys) + 1))
         return _Classes(ids, tuple(keys), dict(zip(keys, ids)))

@@ -12,6 +12,7 @@ from .model import DEFAULT_DIRICHLET_ALPHA, DEFAULT_PRIOR_STRENGTH, BayesQDAMode
 from .report import Scores, baseline_probabilities, score, write_report
 from .samples import Samples, extract_samples, split_by_group
 from .uncertainty import MeasurementUncertainty
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 
 @dataclass
@@ -25,6 +26,7 @@ class TrainResult:
     n_test: int
 
 
+@gdal_exceptions()
 def train_from_files(raster_path, vector_path, class_field: str, model_path, *,
                      name_field: str | None = None, layer=None, report_html=None,
                      report_csv=None, test_fraction: float = 0.3, seed: int = 0,
@@ -61,8 +63,10 @@ def train_from_files(raster_path, vector_path, class_field: str, model_path, *,
                            "seed": seed, "refit_on_all": refit_on_all,
                            "test_scores": [s.row() for s in scores]})
     n_train, n_test = int(train.sum()), int((~train).sum())
-    if not scores:
-        report_html = report_csv = None
+    if not scores and (report_html or report_csv):
+        warn("no test scores: no polygons were held out (test fraction 0, or one polygon per "
+             "class); the report lists the training only. Set a test fraction above 0 to score "
+             "the model.")
     if report_html or report_csv:
         write_report(scores, samples.class_ids, samples.class_names, report_html, report_csv,
                      notes=notes + [f"{n_train} training / {n_test} test pixels, split by "

@@ -12,6 +12,7 @@ rsai:pansharpen puts it.
 from __future__ import annotations
 
 import csv
+import io
 import html
 import math
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
+from ..files import write_files
 from ..runtime import raster
 from . import classical, metrics
 from ..runtime.grids import same_crs
 from .rasters import Pair
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 REDUCED = ("SAM", "ERGAS", "Q2n", "SCC")
 FULL = ("D_lambda", "D_s", "QNR", "D_lambda_K", "HQNR")
@@ -56,6 +59,7 @@ def _refuse_nodata(*arrays: np.ndarray) -> None:
                         "-projwin) and run again.")
 
 
+@gdal_exceptions()
 def reduced_resolution(pair: Pair, method: str, sensor: str, model=None, scale: float = 2047.0,
                        device=None, log: Callable[[str], None] = print,
                        pan_degradation: str = "bicubic",
@@ -99,6 +103,7 @@ def check_on_pan_grid(pair: Pair, fused: raster.RasterInfo) -> None:
                         "give the fused image of this MS.")
 
 
+@gdal_exceptions()
 def full_resolution(pair: Pair, fused_path: str, sensor: str) -> dict:
     """Indices of the fused raster (on the PAN grid) against its own MS and PAN."""
     ds = raster.open_raster(fused_path, "FUSED raster")
@@ -116,18 +121,19 @@ def write_table(path: str, indices: dict, about: dict) -> Path:
     """CSV (index, value and the protocol that made them) or an HTML table with every
     ``about`` item above it, by the file's extension."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in (".html", ".htm"):
         rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.6f}</td></tr>" for k, v in indices.items())
         meta = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in about.items())
-        path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Pansharpening "
-                        f"quality</title></head><body><h1>Pansharpening quality</h1><ul>{meta}</ul>"
-                        f"<table border='1'><tr><th>index</th><th>value</th></tr>{rows}</table>"
-                        "</body></html>\n", encoding="utf-8")
+        text = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Pansharpening "
+                f"quality</title></head><body><h1>Pansharpening quality</h1><ul>{meta}</ul>"
+                f"<table border='1'><tr><th>index</th><th>value</th></tr>{rows}</table>"
+                "</body></html>\n")
     else:
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["index", "value", "protocol"])
-            for key, value in indices.items():
-                writer.writerow([key, f"{value:.6f}", about.get("protocol", "")])
+        buffer = io.StringIO(newline="")
+        writer = csv.writer(buffer)
+        writer.writerow(["index", "value", "protocol"])
+        for key, value in indices.items():
+            writer.writerow([key, f"{value:.6f}", about.get("protocol", "")])
+        text = buffer.getvalue()
+    write_files({path: text})  # under a temporary name, renamed when complete
     return path

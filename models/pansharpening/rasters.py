@@ -31,6 +31,7 @@ from ..runtime import grids, raster
 from . import classical
 from .filters import check_ratio, get_sensor
 from .tiling import iter_tiles
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 FIT_MAX_PAN_PIXELS = 2048 * 2048  # above: fit on an averaged overview at the same ratio
 STRIP_VALUES = 4 * 1024 * 1024  # float32 MS values per Brovey strip (16 MB), at least a tile row
@@ -141,6 +142,7 @@ def _nodata_to_nan(block: np.ndarray, nodata) -> np.ndarray:
     return block
 
 
+@gdal_exceptions()
 def open_pair(pan_path: str, ms_path: str, sensor: str = "generic") -> Pair:
     """Check PAN and MS and describe how the MS lines up with the PAN grid."""
     pan_ds = raster.open_raster(pan_path)
@@ -281,6 +283,7 @@ def _band_names(pair: Pair) -> list[str]:
 
 
 # --------------------------------------------------------------------------- classical
+@gdal_exceptions()
 def pansharpen_classical(pair: Pair, method: str, output: str, sensor: str = "generic",
                          output_type: str = "float32", weights: Optional[Sequence[float]] = None,
                          tile: int = TILE, threads: int = 0,
@@ -422,6 +425,7 @@ def check_model_ratio(pair: Pair, model) -> None:
                         f"at ratio {ratio}; choose a classical METHOD for this pair.")
 
 
+@gdal_exceptions()
 def pansharpen_deep(pair: Pair, model, model_bands: int, output: str, scale: float,
                     output_type: str = "float32", device=None, tile: int = 512,
                     progress: Callable[[float], None] = no_progress,

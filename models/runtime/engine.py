@@ -35,6 +35,7 @@ from .backends import Predictor
 from .grids import Grid
 from .sources import Block, InputSource, fill_invalid, open_sources
 from .tiling import Blender, Tile, TileGrid
+from .gdal_exceptions import gdal_exceptions
 
 PIXEL_ROWS_PER_CALL = 1 << 18  # pixel-table head: rows per model call
 PATCH_STRIP_WIDTH = 4096  # patch head: primary pixels of a strip read at once
@@ -86,6 +87,7 @@ class WindowBatch:
     valid: np.ndarray  # (n,) bool: enough real pixels under the window
 
 
+@gdal_exceptions()
 def run(card: ModelCard, predictor: Predictor, paths: Mapping[str, str | None],
         destinations: Sequence[Destination], options: RunOptions | None = None,
         callbacks: Callbacks = Callbacks(), features=None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -16,11 +15,13 @@ from typing import Iterator, Sequence
 import numpy as np
 from osgeo import gdal
 
+from .. import paths
+from ..files import partial_path, remove_leftovers
 from ..errors import UserError
 from .grids import Grid
+from .gdal_exceptions import gdal_exceptions
 
-gdal.UseExceptions()
-
+RASTER_EXTENSIONS = (".tif", ".tiff")  # every raster output is a GeoTIFF
 CLASS_NODATA = 255
 FLOAT_NODATA = -9999.0
 GTIFF_OPTIONS = ("TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
@@ -50,6 +51,7 @@ class RasterInfo:
         return tuple(d.strip() or f"band_{i + 1}" for i, d in enumerate(self.descriptions))
 
 
+@gdal_exceptions()
 def open_raster(path: str | os.PathLike, what: str = "raster") -> gdal.Dataset:
     """``what`` names the input in messages ("mask raster", "sigma raster")."""
     try:
@@ -97,23 +99,13 @@ def read_window(dataset: gdal.Dataset, col: int, row: int, width: int, height: i
 
 def check_output_path(output: str | os.PathLike, inputs: Sequence[str | os.PathLike]) -> None:
     """Refuse to overwrite an input: nothing the user gave us may be lost."""
-    out = Path(output).resolve()
-    for source in inputs:
-        if source and Path(source).exists() and Path(source).resolve() == out:
-            raise UserError(f"the output {output} is the same file as an input; choose another "
-                            "output path so the input is not overwritten.")
+    check_outputs([output], inputs)
 
 
 def check_outputs(outputs: Sequence[str | os.PathLike], inputs: Sequence[str | os.PathLike]) -> None:
-    """No output may be an input, and no two outputs the same file."""
-    seen = {}
-    for output in outputs:
-        check_output_path(output, inputs)
-        key = Path(output).resolve()
-        if key in seen:
-            raise UserError(f"two outputs are the same file {output}; give each output its own "
-                            "path.")
-        seen[key] = output
+    """No output may be an input, and no two outputs the same file (models/paths.py)."""
+    paths.check_apart({f"output #{i + 1}": o for i, o in enumerate(outputs) if o},
+                      {f"#{i + 1}": s for i, s in enumerate(inputs) if s})
 
 
 def integer_nodata(data_type: int) -> float:
@@ -178,7 +170,8 @@ def create_like(grid: Grid | RasterInfo, path: str | os.PathLike, band_count: in
     """
     final_path = Path(path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    temp_path = final_path.with_name(f".{final_path.stem}.{uuid.uuid4().hex[:8]}.partial.tif")
+    remove_leftovers(final_path)  # what a killed earlier run left
+    temp_path = partial_path(final_path, ".tif")
     driver = gdal.GetDriverByName("GTiff")
     grid = grid.grid if isinstance(grid, RasterInfo) else grid
     dataset = driver.Create(str(temp_path), grid.width, grid.height, band_count, data_type,

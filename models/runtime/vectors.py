@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -30,11 +29,13 @@ from osgeo import gdal, ogr, osr
 
 from ..callbacks import Callbacks
 from ..errors import UserError
+from ..files import partial_path, remove_leftovers
 
 FIELD_TYPES = {"int": ogr.OFTInteger64, "float": ogr.OFTReal, "str": ogr.OFTString,
                "bytes": ogr.OFTBinary}
 GEOMETRIES = {"point": ogr.wkbPoint, "polygon": ogr.wkbPolygon,
               "multipolygon": ogr.wkbMultiPolygon}
+VECTOR_EXTENSIONS = (".gpkg",)  # every vector output is a GeoPackage
 WRITER_KEY = "RSAI_WRITER"
 WRITER = "rsai_toolbox"
 _PER_TRANSACTION = 20000
@@ -88,7 +89,8 @@ def geopackage_layer(path: str | os.PathLike, layer_name: str, crs_wkt: str, geo
     final = Path(path)
     replaced = check_destination(final, layer_name)
     final.parent.mkdir(parents=True, exist_ok=True)
-    temp = final.with_name(f".{final.stem}.{uuid.uuid4().hex[:8]}.partial.gpkg")
+    remove_leftovers(final)  # what a killed earlier run left
+    temp = partial_path(final, ".gpkg")
     dataset = None
     try:
         if final.exists():

@@ -28,6 +28,7 @@ from ..runtime.backends import Predictor
 from ..runtime.engine import Destination, RunOptions, RunResult
 from ..runtime.grids import Grid
 from . import polygons, scene
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 SCENE_GRID = "scene_grid"  # the input on the input's own grid, when the model's is coarser
 EXTRA_OUTPUTS = ("SIC", "FLOE")
@@ -59,6 +60,7 @@ class IceTypeResult:
     outputs: list[str] = field(default_factory=list)
 
 
+@gdal_exceptions()
 def map_ice_types(card: ModelCard, predictor: Predictor, input_path: str,
                   outputs: IceTypeOutputs, bands: Sequence[int] = (), units: str = "auto",
                   land_mask: str | None = None, land_mask_layer: str | int | None = None,

@@ -7,11 +7,11 @@ import csv
 import html
 import io
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 
+from ..files import write_files
 from .metrics import AutoIceScores
 
 
@@ -91,13 +91,4 @@ def _num(value: float) -> str:
 
 
 def _write_atomic(path: str | os.PathLike, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
-    try:
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
+    return write_files({path: text})[0]

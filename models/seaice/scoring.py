@@ -22,10 +22,12 @@ from ..runtime import raster
 from ..runtime.grids import Grid, same_crs
 from .metrics import AutoIceScores, ConfusionAccumulator, combine
 from .scheme import CHARTS, MASKED, ChartClass
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 STRIP_ROWS = 512
 
 
+@gdal_exceptions()
 def score_rasters(pairs: Mapping[str, tuple[str, str]],
                   callbacks: Callbacks = Callbacks()) -> AutoIceScores:
     """``pairs``: chart name (SOD, SIC, FLOE) -> (prediction raster, chart raster)."""

@@ -18,8 +18,8 @@ from xml.sax.saxutils import escape
 from osgeo import gdal, osr
 
 from ..errors import UserError
+from ..runtime.gdal_exceptions import gdal_exceptions
 
-gdal.UseExceptions()
 
 CALIBRATE_FIRST = (
     "Calibrate the product to sigma0 first: in SNAP, Radar > Radiometric > Thermal Noise Removal "
@@ -30,6 +30,7 @@ _SIGMA0 = re.compile(r"^SENTINEL1_CALIB:SIGMA0:(?P<path>.+):(?P<swath>[A-Z0-9]+)
                      r":INTENSITY$")
 
 
+@gdal_exceptions()
 def is_sentinel1_product(path: str | Path) -> bool:
     """A .SAFE folder, a manifest.safe, or a .zip holding a .SAFE folder."""
     path = Path(path)

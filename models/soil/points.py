@@ -26,6 +26,7 @@ from ..runtime.vectors import Field, check_geopackage_path, geopackage_layer
 from .predict import soil_features
 from .rasters import bind_for_model, windows_at
 from .samples import open_layer, read_points, to_crs
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 NOT_PREDICTED = "features missing (NaN)"
 FIELD_KINDS = {ogr.OFTInteger: "int", ogr.OFTInteger64: "int", ogr.OFTReal: "float"}
@@ -41,6 +42,7 @@ class PointPredictions:
     fields: dict  # target -> (value field, lower field, upper field)
 
 
+@gdal_exceptions()
 def predict_points(card: ModelCard, predictor: Predictor, points, image, output, *, layer=None,
                    covariates=(), bands=None, output_layer: str | None = None,
                    callbacks: Callbacks = Callbacks()) -> PointPredictions:

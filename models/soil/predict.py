@@ -23,10 +23,12 @@ from ..runtime.backends import Predictor, load_predictor
 from ..runtime.engine import Destination, RunOptions, RunResult, run
 from .features import FeatureSet
 from .rasters import bind_for_model
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 MASK = "mask"
 
 
+@gdal_exceptions()
 def soil_features(card: ModelCard) -> FeatureSet:
     """The FeatureSet a soil model was trained with; other models are refused."""
     method = card.method or {}
@@ -49,6 +51,7 @@ def load_soil_model(path, device: str = "cpu") -> tuple[ModelCard, Predictor]:
     return card, load_predictor(card, card.local_weights or path, device)
 
 
+@gdal_exceptions()
 def predict_map(card: ModelCard, predictor: Predictor, image, output=None, interval=None,
                 extrapolation=None, *, covariates=(), bands=None, mask=None,
                 tile_size: int | None = None, callbacks: Callbacks = Callbacks()) -> RunResult:

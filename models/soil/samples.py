@@ -20,8 +20,6 @@ from .features import InputBands, feature_set
 from .rasters import bind_for_training, windows_at
 from .tables import SampleTable
 
-ogr.UseExceptions()
-osr.UseExceptions()
 
 NUMERIC_FIELDS = (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
 

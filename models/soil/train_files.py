@@ -16,6 +16,7 @@ from .regressors import LearnerOptions
 from .report import report_files
 from .samples import read_samples
 from .train import CrossValidation, TrainResult, recording, train
+from ..runtime.gdal_exceptions import gdal_exceptions
 
 
 @dataclass
@@ -27,6 +28,7 @@ class TrainedFiles:
     report_csv: str | None
 
 
+@gdal_exceptions()
 def train_from_files(samples, targets, image, model_path, *, layer=None, covariates=(),
                      bands=None, units=None, fold_field=None, pixel=True, windows=(),
                      indices="all", algorithm="random_forest", cv=CrossValidation(),

@@ -41,6 +41,7 @@ class BayesLandcoverTrain(RsaiAlgorithm):
     ICON = "bayes_landcover_train.svg"
     LOG_DEVICES = False  # numpy on the CPU; no model backend involved
     OPTIONAL = {"scikit-learn": "the QDA and random-forest rows of the accuracy report"}
+    SIDE_FILES = {"OUTPUT_REPORT": (".csv",)}  # the table beside the HTML report
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterRasterLayer("INPUT", self.tr("Input raster")))

@@ -3,6 +3,7 @@
 from qgis.core import (QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString)
 
+from ...models.farmland.inputs import check_two_dates
 from ...models.tools import FARMLAND_SEGMENTATION, parse_band_list  # noqa: F401 (shared)
 from ..algorithm import RsaiAlgorithm
 from ..model_loading import tool_environment
@@ -42,6 +43,7 @@ class FarmlandSegmentation(RsaiAlgorithm):
             layer = self.parameterAsRasterLayer(parameters, name, context)
             return layer.source() if layer is not None else None
 
+        check_two_dates(source("INPUT_A"), source("INPUT_B"))  # before any download
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
         values = {"INPUT_A": source("INPUT_A"), "INPUT_B": source("INPUT_B"),

@@ -6,6 +6,7 @@ from qgis.core import (QgsProcessingParameterNumber, QgsProcessingParameterRaste
 from ...models.farmland.polygonize import polygonize_fields
 from ..algorithm import RsaiAlgorithm
 from .. import styles
+from ..vectors import geopackage_destination, load_layer_on_completion
 
 
 class PolygonizeFields(RsaiAlgorithm):
@@ -41,9 +42,10 @@ class PolygonizeFields(RsaiAlgorithm):
     def run_tool(self, parameters, context, callbacks):
         classes = self.parameterAsRasterLayer(parameters, "INPUT", context)
         probabilities = self.parameterAsRasterLayer(parameters, "PROBABILITIES", context)
-        output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        destination = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
+        output, layer_name = geopackage_destination(destination, None)
         result = polygonize_fields(
-            classes.source(), output,
+            classes.source(), output, layer_name=layer_name,
             field_value=self.parameterAsInt(parameters, "FIELD_VALUE", context),
             boundary_value=self.parameterAsInt(parameters, "BOUNDARY_VALUE", context),
             min_area_m2=self.parameterAsDouble(parameters, "MIN_AREA", context),
@@ -54,6 +56,8 @@ class PolygonizeFields(RsaiAlgorithm):
         callbacks.log(f"{result.count} field polygons, {result.total_area_m2:.0f} m² in "
                       f"total ({result.area_method}); {result.dropped} dropped below the "
                       "minimum area")
+        uri = (load_layer_on_completion(context, destination, output, layer_name)
+               if layer_name else output)
         qml = styles.write_fill_style(output, layer_name=result.layer)
-        styles.style_on_load(context, output, qml, "Field polygons")
-        return {"OUTPUT": output, "COUNT": result.count, "TOTAL_AREA_M2": result.total_area_m2}
+        styles.style_on_load(context, uri, qml, "Field polygons")
+        return {"OUTPUT": uri, "COUNT": result.count, "TOTAL_AREA_M2": result.total_area_m2}

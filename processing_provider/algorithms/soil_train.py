@@ -41,6 +41,8 @@ class SoilTrain(RsaiAlgorithm):
     REQUIRES = ("scikit-learn", "skl2onnx", "onnxruntime")
     OPTIONAL = {"xgboost": "the XGBoost algorithm", "onnxmltools": "XGBoost models as ONNX",
                 "torch": "the fully connected network"}
+    # the table beside the HTML report, the card beside the model
+    SIDE_FILES = {"OUTPUT_REPORT": (".csv",), "OUTPUT_MODEL": (".json",)}
 
     def initAlgorithm(self, config=None):
         self.addParameter(QgsProcessingParameterFeatureSource(

@@ -6,6 +6,7 @@ weights: everything but the trained values is the real path (download, TOFU, str
 load, tiling, styles).
 """
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -16,7 +17,7 @@ import torch
 from osgeo import gdal, ogr
 
 from rsai_toolbox.models.farmland.clipseg import IMAGENET_MEAN, IMAGENET_STD
-from rsai_toolbox.models.registry import find_card
+from rsai_toolbox.models.registry import BUILTIN_CARDS, find_card
 
 from helpers import EXAMPLE_MODELS, qgis_process, read, write_geotiff
 from helpers_farmland import (FTW_FILE_3CLASS, FTW_REPO, FTW_REVISION, clipseg_assets,
@@ -35,8 +36,18 @@ def env(tmp_path_factory, shared_data):
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     clipseg, tokenizer, onnx = clipseg_assets(root / "clipseg")
+    # The stand-in's file name carries the start of its own sha256, as TorchGeo's names do (the
+    # store checks that prefix at the first download): the card is the built-in one with that
+    # file name, given as a user card of the same id.
+    digest = hashlib.sha256(buffer.getvalue()).hexdigest()
+    filename = FTW_FILE_3CLASS.replace("5d591cbb", digest[:8])
+    card = json.loads((BUILTIN_CARDS / "ftw-3class.json").read_text())
+    card["weights"]["filename"] = filename
+    cards = root / "qgis" / "profiles" / "default" / "rsai" / "cards"
+    cards.mkdir(parents=True)
+    (cards / "ftw-3class.json").write_text(json.dumps(card))
     with HubServer(root / "hub") as hub:
-        hub.add_file(FTW_REPO, FTW_REVISION, FTW_FILE_3CLASS, buffer.getvalue())
+        hub.add_file(FTW_REPO, FTW_REVISION, filename, buffer.getvalue())
         hub.add_file(CLIPSEG_REPO, CLIPSEG_REVISION, "onnx/model.onnx", onnx.read_bytes())
         hub.add_file(CLIPSEG_REPO, CLIPSEG_REVISION, "tokenizer.json", tokenizer.read_bytes())
         yield {"root": root, "model": model, "hub": hub, "onnx": onnx, "tokenizer": tokenizer,

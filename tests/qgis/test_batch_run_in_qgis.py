@@ -64,4 +64,4 @@ def test_cancel_stops_the_batch_and_the_same_run_finishes_it(provider, tmp_path)
         (8 - len(finished), len(finished), 0)
     assert results["OUTPUT_MANIFEST"] == str(tmp_path / "out" / "rsai_batch_manifest.jsonl")
     assert len(list((tmp_path / "out").glob("t*_OUTPUT.tif"))) == 8
-    assert not list((tmp_path / "out").glob(".*partial*"))  # a cancelled write's leftovers too
+    assert not list((tmp_path / "out").glob("*partial*"))  # a cancelled write's leftovers too

@@ -52,7 +52,7 @@ def test_plans_for_cpu_and_cuda(tmp_path):
     cpu = dependencies.make_plan("cpu", wanted, tmp_path / "deps", python=sys.executable)
     command = cpu.command()
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
-    assert command[command.index("--target") + 1] == str(tmp_path / "deps")
+    assert command[command.index("--target") + 1] == str(tmp_path / "deps.staging")
     assert command[command.index("--extra-index-url") + 1] == dependencies.TORCH_CPU_INDEX
     assert "torch==2.4.1+cpu" in cpu.constraints
     assert f"numpy=={numpy.__version__}" in cpu.constraints

@@ -104,6 +104,9 @@ def test_packages_folder_goes_on_sys_path_at_load(qgis_iface, tmp_path, monkeypa
     monkeypatch.setenv(dependencies.DEPS_ENV, str(folder))
     monkeypatch.setattr(sys, "path", list(sys.path))
     classFactory(qgis_iface)
+    assert str(folder) not in sys.path  # no completion marker: a half-made install
+    (folder / dependencies.MARKER).write_text("{}")
+    classFactory(qgis_iface)
     assert sys.path[-1] == str(folder)
 
 

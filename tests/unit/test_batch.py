@@ -94,7 +94,7 @@ def assert_equal_outputs(out: Path, expected: dict, outputs=("OUTPUT",)) -> None
                 np.testing.assert_allclose(got, arrays[name], atol=1e-5)
             else:
                 np.testing.assert_array_equal(got, arrays[name])
-    assert not list(out.glob(".*partial*")), "a temporary file was left"
+    assert not list(out.glob("*partial*")), "a temporary file was left"
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +177,9 @@ def test_a_worker_killed_mid_write_is_retried_and_leaves_nothing_partial(client,
     killed = None
     deadline = time.time() + 60
     while killed is None and time.time() < deadline:
-        partial = list(out.glob(".*.partial.tif")) if out.is_dir() else []
+        partial = list(out.glob("*.partial.tif")) if out.is_dir() else []
         if partial:  # a scene is being written: kill the worker writing it
-            scene = partial[0].name[1:].split("_OUTPUT")[0]
+            scene = partial[0].name.split("_OUTPUT")[0]
             for address, keys in client.processing().items():
                 if any(f"-{scene}-" in str(key) for key in keys) and address in pids:
                     os.kill(pids[address], signal.SIGKILL)
@@ -238,7 +238,7 @@ def test_a_killed_client_then_the_same_command_skips_finished_scenes(data, tmp_p
         assert (out / f"{scene}_OUTPUT.tif").stat().st_mtime_ns == mtime
     assert {r["scene"] for r in records if r["status"] == "done"} == \
         {f"slow{i}" for i in range(SCENES)}
-    assert not list(out.glob(".*partial*"))
+    assert not list(out.glob("*partial*"))
     assert "Dask dashboard: http" in stderr
 
 
