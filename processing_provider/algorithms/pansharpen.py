@@ -22,7 +22,7 @@ def add_method_parameters(algorithm, method_label: str, optional_method: bool = 
         defaultValue=1, optional=optional_method))
     algorithm.addParameter(QgsProcessingParameterEnum(
         "SENSOR", algorithm.tr("Sensor"),
-        options=list(rasters.SENSOR_OPTIONS), defaultValue=0))
+        options=list(rasters.SENSOR_OPTIONS), defaultValue=rasters.SENSOR_OPTIONS.index("auto")))
     algorithm.addParameter(QgsProcessingParameterFile(
         "WEIGHTS", algorithm.tr("ADWM weights file (.pth)"), optional=True))
     algorithm.add_device_parameter()
@@ -55,6 +55,20 @@ def load_deep_model(algorithm, parameters, context, method: str, pair, callbacks
     return model, dev, card
 
 
+def open_checked_pair(parameters, context, algorithm, callbacks):
+    """(pair, method, sensor, unit_scale): the PAN/MS pair checked, the sensor resolved (from
+    the metadata for auto) and the value range warned about."""
+    pan = algorithm.parameterAsRasterLayer(parameters, "PAN", context).source()
+    ms = algorithm.parameterAsRasterLayer(parameters, "MS", context).source()
+    method, sensor = method_and_sensor(algorithm, parameters, context)
+    pair = rasters.open_pair(pan, ms)
+    sensor = rasters.resolve_sensor(sensor, pair, callbacks)
+    warnings, unit_scale = rasters.check_values(pair, sensor)
+    for warning in warnings:
+        callbacks.warn(warning)
+    return pair, method, sensor, unit_scale
+
+
 class Pansharpen(RsaiAlgorithm):
     NAME = "pansharpen"
     DISPLAY_NAME = "Pansharpen (classical methods and ADWM)"
@@ -76,32 +90,22 @@ class Pansharpen(RsaiAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Pansharpened")))
 
     def run_tool(self, parameters, context, callbacks):
-        pan = self.parameterAsRasterLayer(parameters, "PAN", context).source()
-        ms = self.parameterAsRasterLayer(parameters, "MS", context).source()
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        method, sensor = method_and_sensor(self, parameters, context)
         output_type = rasters.OUTPUT_TYPES[self.parameterAsEnum(parameters, "OUTPUT_TYPE", context)]
-        pair = rasters.open_pair(pan, ms, sensor)
-        for warning in pair.warnings:
-            callbacks.log(warning)
-        warnings, unit_scale = rasters.check_values(pair, sensor)
-        for warning in warnings:
-            callbacks.log(warning)
+        pair, method, sensor, unit_scale = open_checked_pair(parameters, context, self, callbacks)
         callbacks.log(f"PAN {pair.pan.width} x {pair.pan.height}, MS {pair.band_count} bands, "
                       f"ratio {pair.ratio}, method {method}, sensor {sensor}")
         if rasters.is_deep(method):
             model, dev, card = load_deep_model(self, parameters, context, method, pair,
                                                callbacks.part(0, 0.1))
             scale = 1.0 if unit_scale else get_sensor(sensor).max_value
-            rasters.pansharpen_deep(pair, model, len(card.primary.bands), output, scale, output_type,
-                                    dev, progress=callbacks.part(0.1, 0.95).progress,
-                                    is_cancelled=callbacks.is_cancelled, warn=callbacks.warn)
+            rasters.pansharpen_deep(pair, model, card, output, scale, output_type, dev,
+                                    callbacks=callbacks.part(0.1, 1.0))
         else:
             if parameters.get("WEIGHTS"):
                 raise UserError("WEIGHTS is for the ADWM methods; clear it or choose an ADWM METHOD.")
             rasters.pansharpen_classical(pair, method, output, sensor, output_type,
-                                         progress=callbacks.part(0, 0.95).progress,
-                                         is_cancelled=callbacks.is_cancelled, log=callbacks.log)
+                                         callbacks=callbacks)
         qml = styles.write_rgb_style(output, *rasters.rgb_bands(sensor, pair.band_count))
         styles.style_on_load(context, output, qml)
         return {"OUTPUT": output}
