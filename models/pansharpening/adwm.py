@@ -174,7 +174,7 @@ def _warn_clamped(per_band: np.ndarray, scale: float, warn: Callable[[str], None
 
 class StreamingAdwm:
     """An ADWM network as an engine predictor (tiles cut at the raster's edge, the card's
-    halo as context, inputs already divided by ``scale``, NaN for nodata).
+    halo as context, inputs in DN with NaN for nodata; divided by ``scale`` here, in float64).
 
     ``fit`` gathers what the networks need from the whole image before any tile is fused: the
     band means that fill nodata for the convolutions, then the ADWM statistics (and LAGConv's
@@ -213,7 +213,9 @@ class StreamingAdwm:
         if valid is not None:
             ms = np.where(np.isfinite(ms), ms, self.fill[0][:, None, None])
             pan = np.where(np.isfinite(pan), pan, self.fill[1])
-        tensors = (torch.from_numpy(ms)[None], torch.from_numpy(pan)[None, None])
+        # DN to the network's range in float64 (a float32 step moves LAGConv by whole DN)
+        tensors = (torch.from_numpy(ms / self.scale)[None],
+                   torch.from_numpy(pan / self.scale)[None, None])
         return tuple(t.to(device=self.device, dtype=self.dtype) for t in tensors), valid
 
     def _check_cancelled(self):

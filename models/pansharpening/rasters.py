@@ -149,15 +149,14 @@ def resolve_sensor(chosen: str, pair: Pair, callbacks: Callbacks = Callbacks()) 
 
 
 # --------------------------------------------------------------------------- reading
-def _engine_card(pair: Pair, title: str, tiling: Tiling, ms_upsample: str = "",
-                 scale: float = 1.0) -> ModelCard:
+def _engine_card(pair: Pair, title: str, tiling: Tiling, ms_upsample: str = "") -> ModelCard:
     """The pair as a two-input card: ``pan`` (the output grid) and ``ms`` at the pair's ratio,
     NaN where there is no data (the methods handle nodata themselves)."""
     names = tuple(pair.band_names())
     return ModelCard(
         id="pansharpening", title=title, task="pansharpening", format="numpy",
-        inputs=(InputSpec(bands=("pan",), name="pan", scale=scale, pad="nan"),
-                InputSpec(bands=names, name="ms", scale=scale, ratio=pair.ratio,
+        inputs=(InputSpec(bands=("pan",), name="pan", pad="nan"),
+                InputSpec(bands=names, name="ms", ratio=pair.ratio,
                           resampling="cubic", pad="nan", upsample=ms_upsample)),
         outputs=(OutputSpec("fused", targets=tuple(TargetInfo(n, "DN") for n in names)),),
         tiling=tiling)
@@ -342,13 +341,14 @@ def pansharpen_deep(pair: Pair, model, card: ModelCard, output: str, scale: floa
                     callbacks: Callbacks = Callbacks()) -> engine.RunResult:
     """Fuse with a loaded ADWM network, streamed tile by tile through the engine (the card's
     tiling; ``tile`` PAN pixels per core instead). ``scale`` maps DN to the network's 0..1
-    range (the card's inputs are read with it); a warning goes to ``callbacks.warn`` when the
-    network's output had to be clamped a lot."""
+    range (the sensor's maximum, as the card's 2047 for the WorldView-3 training data; 1 for
+    data already in 0..1); a warning goes to ``callbacks.warn`` when the network's output had
+    to be clamped a lot."""
     from .adwm import StreamingAdwm
     check_model_bands(pair, len(card.inputs[-1].bands))
     check_model_ratio(pair, card)
     streaming = StreamingAdwm(model, device, scale, callbacks)
-    run_card = _engine_card(pair, card.title, card.tiling, scale=scale)
+    run_card = _engine_card(pair, card.title, card.tiling)  # DN: the predictor scales them
     result = _run(pair, run_card, streaming.predictor(), output, output_type, callbacks, tile)
     streaming.warn_if_clamped()
     return result
