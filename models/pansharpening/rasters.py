@@ -320,6 +320,15 @@ def _brovey_inplace(w: np.ndarray, ms_up: np.ndarray, pan: np.ndarray) -> np.nda
 
 
 # --------------------------------------------------------------------------- deep (ADWM)
+def ms_input(card: ModelCard) -> InputSpec:
+    """The card's MS input (named ``ms``)."""
+    for spec in card.inputs:
+        if spec.name == "ms":
+            return spec
+    raise UserError(f"the card {card.id} has no input named 'ms'; a pansharpening card has "
+                    "the inputs 'pan' and 'ms'.")
+
+
 def check_model_bands(pair: Pair, model_bands: int) -> None:
     if pair.band_count != model_bands:
         raise UserError(f"the MS has {pair.band_count} bands but this model was trained on "
@@ -329,7 +338,7 @@ def check_model_bands(pair: Pair, model_bands: int) -> None:
 
 
 def check_model_ratio(pair: Pair, card: ModelCard) -> None:
-    ratio = card.inputs[-1].ratio
+    ratio = ms_input(card).ratio
     if pair.ratio != ratio:
         raise UserError(f"the MS pixel is {pair.ratio} x the PAN pixel but this model was trained "
                         f"at ratio {ratio}; choose a classical METHOD for this pair.")
@@ -345,7 +354,7 @@ def pansharpen_deep(pair: Pair, model, card: ModelCard, output: str, scale: floa
     data already in 0..1); a warning goes to ``callbacks.warn`` when the network's output had
     to be clamped a lot."""
     from .adwm import StreamingAdwm
-    check_model_bands(pair, len(card.inputs[-1].bands))
+    check_model_bands(pair, len(ms_input(card).bands))
     check_model_ratio(pair, card)
     streaming = StreamingAdwm(model, device, scale, callbacks)
     run_card = _engine_card(pair, card.title, card.tiling)  # DN: the predictor scales them

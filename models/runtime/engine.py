@@ -248,7 +248,8 @@ class Writers:
                 data = codes[argmax_channels(values)]
                 data[~valid] = raster.CLASS_NODATA
             else:
-                data = np.where(valid, values, np.float32(raster.FLOAT_NODATA))
+                data = values if valid.all() else \
+                    np.where(valid, values, np.float32(raster.FLOAT_NODATA))
                 if destination.data_type != gdal.GDT_Float32:
                     data = raster.cast(data, destination.data_type, valid)
             target.write(data, col, row)

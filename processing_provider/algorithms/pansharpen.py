@@ -38,7 +38,7 @@ def load_deep_model(algorithm, parameters, context, method: str, pair, callbacks
     """(model, torch device, card) for an ADWM METHOD; WEIGHTS overrides the card's source.
     The MS's band count is checked before anything is downloaded."""
     card = registry.find_card(method, [settings.user_cards_dir()])
-    rasters.check_model_bands(pair, len(card.primary.bands))
+    rasters.check_model_bands(pair, len(rasters.ms_input(card).bands))
     local = algorithm.parameterAsFile(parameters, "WEIGHTS", context)
     if local:
         card = card.with_local_weights(local)
