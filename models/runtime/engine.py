@@ -369,7 +369,8 @@ def read_clipped(card: ModelCard, sources: dict[str, InputSource],
             continue
         if spec.pad == "nan":
             values = block.values
-            values[:, ~block.valid] = np.nan
+            if not block.valid.all():
+                values[:, ~block.valid] = np.nan
         else:
             values = fill_invalid(block, spec.pad)
         arrays[name] = normaliser(spec)(values[None])
@@ -437,7 +438,8 @@ def _run_clipped(card, predictor, sources, grid: TileGrid, writers: Writers,
         owned = {name: values[0][:, r0:r1, c0:c1] for name, values in wanted.items()}
         core_mask = mask[r0:r1, c0:c1].copy()
         for values in owned.values():
-            core_mask &= np.isfinite(values).all(axis=0)
+            if not np.isfinite(values.sum(axis=0)).all():  # one pass when all are numbers
+                core_mask &= np.isfinite(values).all(axis=0)
         result.valid_pixels += int(core_mask.sum())
         writers.write(owned, core_mask, tile.x + c0, tile.y + r0)
         if tile.col == grid.cols - 1:
