@@ -129,3 +129,16 @@ def test_quality_table_says_which_way_is_better(tmp_path):
     html = quality.write_table(str(tmp_path / "q.html"), indices, {}).read_text()
     assert "<th>better</th>" in html and "<td>QNR</td><td>0.930000</td><td>toward 1</td>" in html
     assert sorted(p.name for p in tmp_path.iterdir()) == ["q.csv", "q.html"]  # no partial files
+
+
+@pytest.mark.parametrize("name", ["adwm_fusionnet", "adwm_lagconv", "adwm_lgpnet"])
+def test_adwm_cards_tiling_gives_each_network_its_halo(name):
+    """The card is the truth the tool tiles by: context (overlap / 2) each side equals the
+    receptive halo the network declares (which the in-memory tiled driver uses), tiles cut at
+    the raster's edge, MS at ratio 4."""
+    pytest.importorskip("torch")
+    from rsai_toolbox.models.pansharpening import adwm
+    card = _card(name)
+    assert card.tiling.edge == "clip" and card.tiling.blend == "crop"
+    assert card.tiling.overlap == 2 * adwm.build_adwm(name).halo
+    assert [(s.name, s.ratio) for s in card.inputs] == [("pan", 1), ("ms", 4)]
