@@ -182,7 +182,7 @@ def _fit_arrays(blocks, pair: Pair) -> tuple[np.ndarray, np.ndarray]:
     raster (a size not a multiple of the ratio) repeat its edge, as each tile's do."""
     ms = np.where(blocks["ms"].valid, blocks["ms"].values, np.float32(np.nan))
     pan = np.where(blocks["pan"].valid, blocks["pan"].values, np.float32(np.nan))[0]
-    if pan.shape == (ms.shape[1] * pair.ratio, ms.shape[2] * pair.ratio):  # not averaged
+    if pan.shape[0] >= pair.pan.height and pan.shape[1] >= pair.pan.width:  # not averaged
         pan = pad_to(pan[:pair.pan.height, :pair.pan.width], pair.ratio)
     return ms, pan
 
