@@ -99,7 +99,7 @@ class InputSource:
         kwargs = {}
         enlarged = fx > 1 or fy > 1
         if (ox1 - ox0, oy1 - oy0) != (sx1 - sx0, sy1 - sy0):
-            method = self.spec.upsample or self.spec.resampling if enlarged else "average"
+            method = (self.spec.upsample or self.spec.resampling) if enlarged else "average"
             kwargs = dict(resample_alg=_RESAMPLING[method])
         self.dataset.ReadAsArray(sx0, sy0, sx1 - sx0, sy1 - sy0, buf_obj=inside,
                                  band_list=self.bands, **kwargs)
