@@ -263,10 +263,14 @@ class StreamingAdwm:
                     break
                 self.stats.freeze(pending)
                 passes += 1
+                if self.callbacks is not None:  # at most 16 statistics (LAGConv)
+                    self.callbacks.progress(min(0.9, passes / 16))
         if self.callbacks is not None:
             self.callbacks.log(f"ADWM statistics from {passes} pass(es) over "
                                f"{len(self.grid)} tile(s)")
         self._order = iter(self.grid)
+        if self.callbacks is not None:
+            self.callbacks.progress(1.0)
 
     def __call__(self, inputs: dict) -> dict:
         import torch

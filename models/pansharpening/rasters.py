@@ -356,9 +356,10 @@ def pansharpen_deep(pair: Pair, model, card: ModelCard, output: str, scale: floa
     from .adwm import StreamingAdwm
     check_model_bands(pair, len(ms_input(card).bands))
     check_model_ratio(pair, card)
-    streaming = StreamingAdwm(model, device, scale, callbacks)
+    streaming = StreamingAdwm(model, device, scale, callbacks.part(0, 0.5))  # statistics
     run_card = _engine_card(pair, card.title, card.tiling)  # DN: the predictor scales them
-    result = _run(pair, run_card, streaming.predictor(), output, output_type, callbacks, tile)
+    result = _run(pair, run_card, streaming.predictor(), output, output_type,
+                  callbacks.part(0.5, 1.0), tile)
     streaming.warn_if_clamped()
     return result
 
