@@ -15,7 +15,10 @@
 - ADWM-FusionNet on CPU: torch vs the ONNX export through onnxruntime.
 - ADWM memory (--adwm-memory 4096,8192): peak resident memory of the tool's ADWM-FusionNet run
   (rasters.pansharpen_deep, streamed through the engine) on synthetic 8-band pairs of each PAN
-  size, each in a fresh process; the ratio of the largest to the smallest.
+  size, each in a fresh process; the ratio of the largest to the smallest. GDAL's block cache
+  (GDAL_CACHEMAX, 5% of RAM by default: 1.2 GB here) keeps blocks already written up to its
+  limit, so the peak grows with the raster until the cache is full and stays flat after; run
+  with GDAL_CACHEMAX=64 to see the engine's own memory.
 
 Usage: .venv/bin/python bench/bench_pansharpening.py [--size 4096] [--threads 2] [--adwm-size 256]
        [--repeat 1] [--brovey-only] [--adwm-memory 4096,8192]
