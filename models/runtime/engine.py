@@ -449,20 +449,32 @@ def _run_clipped(card, predictor, sources, grid: TileGrid, writers: Writers,
         arrays, valid = read_clipped(card, sources, batch[0])
         return arrays, [valid]
 
-    _pipeline([[tile] for tile in grid], read, predictor, finish, writers.outputs(), callbacks)
+    _pipeline([[tile] for tile in grid], read, predictor, finish, writers.outputs(), callbacks,
+              read_ahead=True)
     _warn_if_empty(result, primary, callbacks)
     result.outputs = [d.path for d in writers.chosen]
     return result
 
 
-def _pipeline(batches, read, predictor, finish, outputs, callbacks: Callbacks) -> None:
+def _pipeline(batches, read, predictor, finish, outputs, callbacks: Callbacks,
+              read_ahead: bool = False) -> None:
     """Read batch i+1 while the model runs on batch i in a worker thread; finish (blend,
-    write) in order; commit the outputs only when every batch is done."""
-    with raster.committed_outputs(outputs), ThreadPoolExecutor(1) as model_thread:
-        pending = None
+    write) in order; commit the outputs only when every batch is done. ``read_ahead``: a
+    reader thread reads batch i+1 meanwhile, so reading also overlaps the writing (and the
+    output's compression at each flush); the sources are then read from that thread only."""
+    with raster.committed_outputs(outputs), ThreadPoolExecutor(1) as model_thread, \
+            ThreadPoolExecutor(1) as reader:
+        def read_later(index):
+            return reader.submit(read, batches[index]) if index < len(batches) else None
+
+        pending, coming = None, read_later(0) if read_ahead else None
         for done, batch in enumerate(batches):
             callbacks.check_cancelled()
-            arrays, masks = read(batch)
+            if read_ahead:
+                arrays, masks = coming.result()
+                coming = read_later(done + 1)
+            else:
+                arrays, masks = read(batch)
             running = (batch, masks, model_thread.submit(predictor, arrays))
             if pending:
                 finish(pending[0], pending[1], pending[2].result())
