@@ -8,16 +8,26 @@
   both read the files, fuse, and write the same compressed tiled UInt16 GeoTIFF (the tool's
   GTIFF_OPTIONS: 256 px tiles, DEFLATE, PREDICTOR=2; NUM_THREADS is --threads for GDAL and
   ALL_CPUS for ours, equal with the default --threads). Ours is the tool's path
-  (rasters.pansharpen_classical: GDAL cubic upsampling in the read, float32 strips, per-strip
-  flush so GDAL compresses while the next strips are fused). Both deflate the same data, so at
-  these sizes the time is mostly compression. --repeat alternates the two and keeps each best.
+  (rasters.pansharpen_classical through the engine: GDAL cubic upsampling in each tile's read,
+  float32 Brovey in the model thread while the next tile is read, a flush per tile row so GDAL
+  compresses while the next row is fused). Both deflate the same data, so at these sizes the
+  time is mostly compression. --repeat alternates the two and keeps each best.
 - ADWM-FusionNet on CPU: torch vs the ONNX export through onnxruntime.
+- ADWM memory (--adwm-memory 4096,8192): peak resident memory of the tool's ADWM-FusionNet run
+  (rasters.pansharpen_deep, streamed through the engine) on synthetic 8-band pairs of each PAN
+  size, each in a fresh process; the ratio of the largest to the smallest. GDAL's block cache
+  (GDAL_CACHEMAX, 5% of RAM by default: 1.2 GB here) keeps blocks already written up to its
+  limit, so the peak grows with the raster until the cache is full and stays flat after; run
+  with GDAL_CACHEMAX=64 to see the engine's own memory.
 
 Usage: .venv/bin/python bench/bench_pansharpening.py [--size 4096] [--threads 2] [--adwm-size 256]
-       [--repeat 1] [--brovey-only]     (16384 needs about 6 GB RAM and 3 GB in $TMPDIR)
+       [--repeat 1] [--brovey-only] [--adwm-memory 4096,8192]
+       (16384 needs about 6 GB RAM and 3 GB in $TMPDIR)
 """
 import argparse
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +42,10 @@ if not (REPO / "build" / "plugins" / "rsai_toolbox").exists():
     (REPO / "build" / "plugins" / "rsai_toolbox").symlink_to(REPO, target_is_directory=True)
 
 from rsai_toolbox.models.pansharpening import classical as C  # noqa: E402
+from rsai_toolbox.models.callbacks import Callbacks  # noqa: E402
 from rsai_toolbox.models.pansharpening import filters as F  # noqa: E402
+
+QUIET = Callbacks(log=lambda _: None, warn=lambda _: None)
 
 
 def synthetic_pair(size: int, bands: int = 8, ratio: int = 4, seed: int = 0):
@@ -113,7 +126,7 @@ def bench_brovey(size: int, threads: int, repeat: int = 1) -> None:
         def ours():
             pair = rasters.open_pair(str(tmp / "pan.tif"), str(tmp / "ms.tif"))
             rasters.pansharpen_classical(pair, "brovey", str(tmp / "ours.tif"), output_type="input",
-                                         weights=weights, threads=threads, log=lambda m: None)
+                                         weights=weights, callbacks=QUIET)
 
         t_gdal = t_ours = float("inf")
         for _ in range(repeat):  # alternate, so both see the same machine state
@@ -156,6 +169,54 @@ def bench_adwm(size: int, threads: int) -> None:
           f"onnxruntime {mpix / t_ort:.3f} Mpix/s, ratio ort/torch speed = {t_torch / t_ort:.2f}")
 
 
+def adwm_weights() -> Path:
+    from rsai_toolbox.models.pansharpening import adwm as A
+    return REPO.parent / "shared" / "data" / "pansharpening" / "adwm_weights" / \
+        A.RELEASED_WEIGHTS["adwm_fusionnet"]
+
+
+def adwm_memory_child(folder: str, threads: int) -> None:
+    """One ADWM-FusionNet run of the tool's path on folder/pan.tif + ms.tif; prints seconds."""
+    import torch
+    from rsai_toolbox.models import cards
+    from rsai_toolbox.models.pansharpening import adwm as A
+    from rsai_toolbox.models.pansharpening import rasters
+    torch.set_num_threads(threads)
+    weights = adwm_weights()
+    net = A.load_adwm("adwm_fusionnet", weights) if weights.exists() else A.build_adwm("adwm_fusionnet")
+    card = cards.load_card(REPO / "models" / "cards" / "adwm-fusionnet.json")
+    pair = rasters.open_pair(f"{folder}/pan.tif", f"{folder}/ms.tif")
+    t = time.perf_counter()
+    result = rasters.pansharpen_deep(pair, net, card, f"{folder}/fused.tif", 2047.0,
+                                     callbacks=QUIET)
+    print(f"{time.perf_counter() - t:.1f} {result.tiles}")
+
+
+def bench_adwm_memory(sizes, threads: int) -> None:
+    peaks = {}
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            ms, pan = synthetic_pair(size)
+            _write_tif(Path(tmp) / "pan.tif", pan, (0, 1, 0, 0, 0, -1))
+            _write_tif(Path(tmp) / "ms.tif", ms, (0, 4, 0, 0, 0, -4))
+            del ms, pan
+            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            run = subprocess.run([sys.executable, __file__, "--adwm-memory-child", tmp,
+                                  "--threads", str(threads)], capture_output=True, text=True,
+                                 check=True)
+            peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+            if peak <= before:
+                print(f"  (peak of {size} not above an earlier child's; run sizes ascending)")
+            peaks[size] = peak / 1024
+            seconds, tiles = run.stdout.split()[-2:]
+            print(f"ADWM-FusionNet {size}x{size} PAN, 8 bands, {threads} threads, {tiles} tiles: "
+                  f"{float(seconds):.0f} s ({size * size / 1e6 / float(seconds):.2f} Mpix/s), "
+                  f"peak memory {peaks[size]:.0f} MB")
+    small, large = min(sizes), max(sizes)
+    print(f"ADWM peak memory ratio {large}^2 / {small}^2 PAN = {peaks[large] / peaks[small]:.2f} "
+          f"(pixels x{(large / small) ** 2:.0f})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=4096, help="PAN size for the Brovey benchmark")
@@ -164,7 +225,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=1, help="Brovey runs of each (best kept)")
     ap.add_argument("--brovey-only", action="store_true", help="skip GSA/MTF-GLP-HPM and ADWM")
+    ap.add_argument("--adwm-memory", default="", help="PAN sizes, e.g. 4096,8192")
+    ap.add_argument("--adwm-memory-child", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.adwm_memory_child:
+        adwm_memory_child(args.adwm_memory_child, args.threads)
+        return
+    if args.adwm_memory:
+        bench_adwm_memory(sorted(int(s) for s in args.adwm_memory.split(",")), args.threads)
+        return
     if not args.brovey_only:
         bench_classical(args.classical_size)
     bench_brovey(args.size, args.threads, args.repeat)

@@ -30,9 +30,10 @@ TASKS = ("segmentation", "regression", "pansharpening", "prompt_segmentation", "
 FORMATS = ("onnx", "safetensors", "torch_state_dict", "keras_hdf5")
 TRANSFORMS = ("linear", "db")
 RESAMPLING = ("nearest", "bilinear", "cubic", "cubicspline", "lanczos", "average")
-PADDING = ("reflect", "edge")
+PADDING = ("reflect", "edge", "nan")
 HEADS = ("dense", "patch", "pixel_table")
 BLENDS = ("linear", "crop")
+EDGES = ("pad", "clip")
 FEEDS = ("named", "stacked")
 ACTIVATIONS = ("softmax", "none")
 MAX_CLASS_VALUE = 254  # 255 is the class rasters' nodata
@@ -69,8 +70,13 @@ class InputSpec:
     std: tuple[float, ...] | None = None
     ratio: int = 1  # this input's pixel = ratio x the first input's pixel
     resampling: str = "bilinear"  # only when the raster is not on the ratio-aligned grid
-    pad: str = "reflect"  # how tiles are filled past the raster's edge
+    pad: str = "reflect"  # how tiles are filled past the raster's edge; "nan": not at all,
+    # the model sees NaN wherever the input has no data and handles it itself
     optional: bool = False
+    # A GDAL resampling ("cubic", ...): the model gets this input on the first input's grid,
+    # resampled by GDAL in the read from the file's own pixels (``ratio`` still says its pixel
+    # size, for alignment); "" = on its own grid.
+    upsample: str = ""
     resolution_m: float | None = None  # ground resolution the model was trained at
     to_model: bool = True  # False: read only for the grid and nodata (e.g. the output grid
     # of a model that sees a coarser copy of it), never fed to the network
@@ -79,11 +85,16 @@ class InputSpec:
 @dataclass(frozen=True)
 class Tiling:
     """Tiles on the first input's grid; ``blend`` joins overlapping tiles: a linear ramp, or
-    ``crop`` (each pixel from the tile whose centre is nearest, exact for models with a halo)."""
+    ``crop`` (each pixel from the tile whose centre is nearest, exact for models with a halo).
+    ``edge``: tiles reaching past the raster are padded to ``tile_size`` (``pad``), or (``clip``,
+    with ``crop``) each tile is a core of ``tile_size - overlap`` pixels with ``overlap / 2``
+    of context on each side, cut at the raster's edge, so the model meets the raster's edge as
+    a run on the whole raster would (methods that handle image edges themselves)."""
 
     tile_size: int = 512
     overlap: int = 32
     blend: str = "linear"
+    edge: str = "pad"
 
 
 @dataclass(frozen=True)
@@ -293,6 +304,8 @@ def _input(keys: _Keys, count: int) -> InputSpec:
         pad=keys.get("pad", str, "reflect", check=lambda p: p in PADDING,
                      problem=f"must be one of {PADDING}"),
         optional=keys.get("optional", bool, False),
+        upsample=keys.get("upsample", str, "", check=lambda r: r in RESAMPLING + ("",),
+                          problem=f"must be one of {RESAMPLING} (or empty)"),
         resolution_m=keys.get("resolution_m", float, None, **positive),
         to_model=keys.get("to_model", bool, True),
     )
@@ -306,10 +319,21 @@ def _tiling(keys: _Keys, inputs: tuple[InputSpec, ...]) -> Tiling:
         tile_size=keys.get("tile_size", int, 512, check=lambda t: t >= 1, problem="must be 1 or more"),
         overlap=keys.get("overlap", int, 32, check=lambda o: o >= 0, problem="must be 0 or more"),
         blend=keys.get("blend", str, "linear", check=lambda b: b in BLENDS,
-                       problem=f"must be one of {BLENDS}"))
-    if tiling.tile_size <= 2 * tiling.overlap:
-        raise keys.fail("tile_size", f"must be more than twice the overlap ({tiling.overlap})")
+                       problem=f"must be one of {BLENDS}"),
+        edge=keys.get("edge", str, "pad", check=lambda e: e in EDGES,
+                      problem=f"must be one of {EDGES}"))
     step = alignment(inputs)
+    if tiling.edge == "clip":
+        if tiling.blend != "crop":
+            raise keys.fail("edge", "clip needs blend crop (each pixel from one tile's core)")
+        if tiling.tile_size <= tiling.overlap:
+            raise keys.fail("tile_size", f"must be more than the overlap ({tiling.overlap})")
+        if tiling.overlap % (2 * step):
+            raise keys.fail("overlap", f"must be a multiple of {2 * step} with edge clip (half "
+                            f"of it on each side, a multiple of the inputs' pixel ratios), not "
+                            f"{tiling.overlap}")
+    elif tiling.tile_size <= 2 * tiling.overlap:
+        raise keys.fail("tile_size", f"must be more than twice the overlap ({tiling.overlap})")
     for key in ("tile_size", "overlap"):
         if getattr(tiling, key) % step:
             raise keys.fail(key, f"must be a multiple of {step} (the inputs' pixel ratios), "
@@ -397,6 +421,8 @@ def card_to_dict(card: ModelCard) -> dict:
         data = {"name": spec.name, "bands": list(spec.bands), "transform": spec.transform,
                 "scale": spec.scale, "ratio": spec.ratio, "resampling": spec.resampling,
                 "pad": spec.pad, "optional": spec.optional, "to_model": spec.to_model}
+        if spec.upsample:
+            data["upsample"] = spec.upsample
         for key in ("mean", "std"):
             if getattr(spec, key) is not None:
                 data[key] = list(getattr(spec, key))
@@ -421,7 +447,7 @@ def card_to_dict(card: ModelCard) -> dict:
     data = {"id": card.id, "title": card.title, "task": card.task, "format": card.format,
             "inputs": [input_dict(spec) for spec in card.inputs],
             "tiling": {"tile_size": card.tiling.tile_size, "overlap": card.tiling.overlap,
-                       "blend": card.tiling.blend},
+                       "blend": card.tiling.blend, "edge": card.tiling.edge},
             "head": head, "feed": card.feed,
             "outputs": [output_dict(spec) for spec in card.outputs],
             "licence": card.licence, "citation": card.citation,

@@ -14,7 +14,7 @@ Modules
   statistics, nodata left out, JSON-friendly dict), ``apply(params, ms_up, pan)`` (one tile, MS
   already on the PAN grid), ``pansharpen_tile(params, ms_lr_tile, pan_tile, ratio)`` (upsample
   + apply, nodata -> NaN), ``pansharpen(...)`` (whole image), ``pansharpen_tiled(...)``
-  (reference tiled driver), ``halo_px(method, ratio, phase)`` / ``apply_halo_px`` (overlap in
+  (reference tiled driver in memory, on the engine's clipped tiles: ``tile_windows``), ``halo_px(method, ratio, phase)`` / ``apply_halo_px`` (overlap in
   PAN pixels). Methods: brovey, gsa, mtf_glp_hpm, bdsd_pc, awlp. Halo for ratio 4 (from ms_lr,
   which includes the upsampling): geometric 24 (brovey, gsa, bdsd_pc, awlp) and 48
   (mtf_glp_hpm); toolbox 36 and 60. Given ms_up, brovey/gsa/bdsd_pc are pointwise (halo 0,
@@ -30,7 +30,6 @@ Modules
 - ``adwm``: ``build_adwm(name)`` for "adwm_fusionnet", "adwm_lagconv", "adwm_lgpnet";
   ``load_adwm``, ``pansharpen_adwm`` (whole image or tiled with whole-image statistics;
   halo 24 / 24 / 36 PAN pixels; clamping warning), ``export_onnx``.
-- ``tiling``: ``iter_tiles`` (ratio-aligned tiles with halo).
 
 Deviations from Vivone's toolbox (as in DLPan-Toolbox) and from the ADWM code
 - ``apply`` pads with edge replication or half-sample symmetry (toolbox: interp23tap circular),
@@ -64,11 +63,13 @@ Deviations from Vivone's toolbox (as in DLPan-Toolbox) and from the ADWM code
   weights do not beat bicubic on the tiny WV3 pair (they do on WV2).
 
 Raster level (what the Processing tools call)
-- ``rasters``: the PAN/MS pair on disk (checks; MS warped onto the PAN-aligned grid when its
-  pixels do not line up, nodata read as NaN), tiled classical methods, ADWM, and weighted
-  Brovey as GDAL computes it (GDAL's cubic upsampling, float32, parallel strips) -> GeoTIFF on
-  the PAN grid.
+- ``rasters``: the PAN/MS pair on disk (checks, the pixel ratio, the sensor from the metadata)
+  run through the engine (models/runtime/engine.py) as two named inputs ``pan`` and ``ms``:
+  window reads where the MS pixels line up with the PAN, per-tile warps otherwise, tiles cut at
+  the raster's edge with each method's halo, nodata as NaN; classical fits and ADWM statistics
+  in the predictor's fit hook; weighted Brovey on GDAL's cubic upsampling in the read ->
+  GeoTIFF on the PAN grid.
 - ``quality``: indices of rasters at full resolution (FUSED checked to be on the PAN grid) or
   reduced resolution (the toolbox's protocol, MTF-filtered PAN as an option); the CSV/HTML
-  table names the protocol.
+  table names the protocol and which way each index is better.
 """

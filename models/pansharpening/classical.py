@@ -24,7 +24,8 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 from scipy import optimize
 
-from ..errors import UserError
+from ..errors import Cancelled, UserError
+from ..runtime.tiling import TileGrid
 from .filters import (MTF_TAPS, atrous_halo, atrous_lowpass, check_phase, check_ratio, decimate,
                       gaussian_fir, get_sensor, imresize, lp_filter_gauss, mtf_filter, upsample,
                       upsample_halo)
@@ -308,16 +309,42 @@ def pansharpen_tiled(method: str, ms_lr: np.ndarray, pan: np.ndarray, ratio: int
                      weights: Optional[Sequence[float]] = None, phase: str = "geometric",
                      progress: Optional[Callable[[float], None]] = None,
                      is_cancelled: Optional[Callable[[], bool]] = None) -> np.ndarray:
-    """Reference tiled driver: fit once globally, then apply tile by tile with ``halo_px``.
-    ``tile`` is in PAN pixels and is rounded up to a multiple of ratio."""
-    from .tiling import iter_tiles
+    """Reference tiled driver in memory: fit once globally, then apply tile by tile with
+    ``halo_px`` on the engine's clipped tiles. ``tile`` is in PAN pixels and is rounded up to
+    a multiple of ratio."""
     ratio = check_ratio(ratio)
     ms_lr = np.asarray(ms_lr, dtype=np.float64)
     pan = np.asarray(pan, dtype=np.float64)
     params = params or fit(method, ms_lr, pan, ratio, sensor, weights, phase)
     out = np.empty((ms_lr.shape[0],) + pan.shape)
     halo = halo_px(method, ratio, params["phase"])
-    for t in iter_tiles(pan.shape, tile, halo, ratio, progress, is_cancelled):
-        res = pansharpen_tile(params, ms_lr[:, t.lr_read[0], t.lr_read[1]], pan[t.read], ratio)
-        out[:, t.write[0], t.write[1]] = res[:, t.crop[0], t.crop[1]]
+    windows = list(tile_windows(pan.shape, tile, halo, ratio))
+    for done, (read, lr_read, write, crop) in enumerate(windows):
+        if is_cancelled is not None and is_cancelled():
+            raise Cancelled("pansharpening cancelled")
+        res = pansharpen_tile(params, ms_lr[:, lr_read[0], lr_read[1]], pan[read], ratio)
+        out[:, write[0], write[1]] = res[:, crop[0], crop[1]]
+        if progress is not None:
+            progress((done + 1) / len(windows))
     return out
+
+
+def tile_windows(shape, tile: int, halo: int, ratio: int):
+    """In-memory tiling of a (H, W) PAN grid (a multiple of ``ratio``) on the engine's tiles cut
+    at the image edge (``edge: clip``): cores of ``tile`` pixels with ``halo`` pixels of
+    context. Per tile: (read, lr_read, write, crop), slice pairs of the PAN window, the MS
+    window, the core in the image and the core inside the read window."""
+    h, w = int(shape[-2]), int(shape[-1])
+    if h % ratio or w % ratio:
+        raise UserError(f"PAN size {h} x {w} is not a multiple of the ratio {ratio}")
+    if halo % ratio:
+        raise UserError(f"halo {halo} must be a multiple of the ratio {ratio}")
+    tile = max(ratio, -(-int(tile) // ratio) * ratio)
+    grid = TileGrid(w, h, tile + 2 * halo, 2 * halo, "crop", "clip")
+    for t in grid:
+        r0, r1, c0, c1 = grid.owned(t)
+        yield ((slice(t.y, t.y + t.height), slice(t.x, t.x + t.width)),
+               (slice(t.y // ratio, (t.y + t.height) // ratio),
+                slice(t.x // ratio, (t.x + t.width) // ratio)),
+               (slice(t.y + r0, t.y + r1), slice(t.x + c0, t.x + c1)),
+               (slice(r0, r1), slice(c0, c1)))

@@ -12,8 +12,8 @@ rsai:pansharpen puts it.
 from __future__ import annotations
 
 import csv
-import io
 import html
+import io
 import math
 from pathlib import Path
 from typing import Callable
@@ -21,11 +21,11 @@ from typing import Callable
 import numpy as np
 
 from ..errors import UserError
-from ..files import write_files
 from ..runtime import raster
 from . import classical, metrics
 from ..runtime.grids import same_crs
-from .rasters import Pair
+from ..files import write_files
+from .rasters import Pair, overview
 from ..runtime.gdal_exceptions import gdal_exceptions
 
 REDUCED = ("SAM", "ERGAS", "Q2n", "SCC")
@@ -37,6 +37,9 @@ PROTOCOL_NAMES = {  # how the report names metrics.PAN_DEGRADATIONS
 }
 FULL_RESOLUTION_PROTOCOL = ("full resolution (no reference): FUSED against its own MS (upsampled "
                             "at the geometric phase) and PAN")
+BETTER = {"SAM": "toward 0", "ERGAS": "toward 0", "Q2n": "toward 1", "SCC": "toward 1",
+          "D_lambda": "toward 0", "D_s": "toward 0", "QNR": "toward 1", "D_lambda_K": "toward 0",
+          "HQNR": "toward 1"}  # which way each index is better
 GRID_TOLERANCE = 1e-3  # of a PAN pixel: how far FUSED's origin may lie from the PAN's
 
 
@@ -65,7 +68,7 @@ def reduced_resolution(pair: Pair, method: str, sensor: str, model=None, scale: 
                        pan_degradation: str = "bicubic",
                        warn: Callable[[str], None] | None = None) -> dict:
     """Wald protocol on the whole pair; the 21-pixel border cut is skipped for small images."""
-    ms, pan = pair.read_all()
+    ms, pan = overview(pair)
     ms, pan = ms.astype(np.float64), pan.astype(np.float64)
     _refuse_nodata(ms, pan)
     ms_red, pan_red, reference = metrics.reduced_resolution_pair(ms, pan, pair.ratio, sensor,
@@ -109,7 +112,7 @@ def full_resolution(pair: Pair, fused_path: str, sensor: str) -> dict:
     ds = raster.open_raster(fused_path, "FUSED raster")
     info = raster.raster_info(ds)
     check_on_pan_grid(pair, info)
-    ms, pan = pair.read_all()
+    ms, pan = overview(pair)
     fused = raster.read_window(ds, 0, 0, info.width, info.height)
     fused[:, ~raster.valid_mask(fused, info.nodata)] = np.nan
     _refuse_nodata(ms, pan, fused)
@@ -118,22 +121,24 @@ def full_resolution(pair: Pair, fused_path: str, sensor: str) -> dict:
 
 
 def write_table(path: str, indices: dict, about: dict) -> Path:
-    """CSV (index, value and the protocol that made them) or an HTML table with every
-    ``about`` item above it, by the file's extension."""
+    """CSV (index, value, which way is better, the protocol that made them) or an HTML table
+    with every ``about`` item above it, by the file's extension; written under a temporary
+    name, then renamed."""
     path = Path(path)
     if path.suffix.lower() in (".html", ".htm"):
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.6f}</td></tr>" for k, v in indices.items())
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.6f}</td>"
+                       f"<td>{BETTER.get(k, '')}</td></tr>" for k, v in indices.items())
         meta = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in about.items())
         text = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Pansharpening "
                 f"quality</title></head><body><h1>Pansharpening quality</h1><ul>{meta}</ul>"
-                f"<table border='1'><tr><th>index</th><th>value</th></tr>{rows}</table>"
-                "</body></html>\n")
+                f"<table border='1'><tr><th>index</th><th>value</th><th>better</th></tr>{rows}"
+                "</table></body></html>\n")
     else:
-        buffer = io.StringIO(newline="")
-        writer = csv.writer(buffer)
-        writer.writerow(["index", "value", "protocol"])
+        lines = io.StringIO(newline="")
+        writer = csv.writer(lines)
+        writer.writerow(["index", "value", "better", "protocol"])
         for key, value in indices.items():
-            writer.writerow([key, f"{value:.6f}", about.get("protocol", "")])
-        text = buffer.getvalue()
-    write_files({path: text})  # under a temporary name, renamed when complete
+            writer.writerow([key, f"{value:.6f}", BETTER.get(key, ""), about.get("protocol", "")])
+        text = lines.getvalue()
+    write_files({path: text})
     return path

@@ -133,9 +133,15 @@ def tile_grid(card: ModelCard, primary: Grid, options: RunOptions,
         raise UserError(f"{card.title} only takes tiles of {fixed} x {fixed} pixels; set "
                         f"TILE_SIZE to {fixed} (or leave it empty).")
     largest = -(-max(primary.width, primary.height) // step) * step
-    if fixed is None and size > 2 * largest:  # a huge TILE_SIZE would only cost memory
+    if card.tiling.edge == "clip":  # tiles are cut at the raster's edge: no memory to save
+        if overlap % (2 * step):
+            raise UserError(f"OVERLAP ({overlap}) must be a multiple of {2 * step}: half of it "
+                            "is context on each side of a tile, a multiple of the inputs' "
+                            "pixel ratios.")
+    elif fixed is None and size > 2 * largest:  # a huge TILE_SIZE would only cost memory
         size, overlap = largest, min(overlap, (largest - 1) // 2 // step * step)
-    return TileGrid(primary.width, primary.height, size, overlap, card.tiling.blend)
+    return TileGrid(primary.width, primary.height, size, overlap, card.tiling.blend,
+                    card.tiling.edge)
 
 
 def _fixed_size(predictor: Predictor | None) -> int | None:
@@ -242,7 +248,8 @@ class Writers:
                 data = codes[argmax_channels(values)]
                 data[~valid] = raster.CLASS_NODATA
             else:
-                data = np.where(valid, values, np.float32(raster.FLOAT_NODATA))
+                data = values if valid.all() else \
+                    np.where(valid, values, np.float32(raster.FLOAT_NODATA))
                 if destination.data_type != gdal.GDT_Float32:
                     data = raster.cast(data, destination.data_type, valid)
             target.write(data, col, row)
@@ -308,8 +315,12 @@ class FitSample:
         return blocks
 
     def tiles(self) -> Iterator[tuple[Tile, dict[str, np.ndarray], np.ndarray]]:
-        """(tile, normalised inputs (1, C, ...), valid (T, T) of the primary grid) per tile."""
+        """(tile, normalised inputs (1, C, ...), valid of the primary grid) per tile: (T, T),
+        or the tile's own size with ``edge: clip``."""
         for tile in self.grid:
+            if self.grid.edge == "clip":
+                yield (tile,) + read_clipped(self.card, self.sources, tile)
+                continue
             arrays, valid = _read_batch(self.card, self.sources, [tile], self.grid.tile_size)
             yield tile, arrays, valid[0]
 
@@ -336,6 +347,36 @@ def _read_batch(card: ModelCard, sources: dict[str, InputSource], tiles: Sequenc
     return arrays, valid
 
 
+def read_clipped(card: ModelCard, sources: dict[str, InputSource],
+                 tile: Tile) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every input's window for a tile cut at the raster's edge (``edge: clip``): the input's
+    own pixels that cover the tile (ceil(size / ratio) of them), or the tile's pixels for an
+    ``upsample`` input; filled by the card's padding (``nan``: NaN where there is no data) and
+    normalised, (1, C, rows, cols) each; and the tile's validity (rows, cols)."""
+    arrays, valid = {}, np.ones((tile.height, tile.width), bool)
+    for name, source in sources.items():
+        spec, r = source.spec, source.spec.ratio
+        cols, rows = -(-tile.width // r), -(-tile.height // r)
+        if spec.upsample:
+            block = source.read(tile.x // r, tile.y // r, cols, rows, cols * r, rows * r)
+            block = Block(block.values[:, :tile.height, :tile.width],
+                          block.valid[:tile.height, :tile.width])
+            valid &= block.valid
+        else:
+            block = source.read(tile.x // r, tile.y // r, cols, rows)
+            valid &= _upsample(block.valid, r)[:tile.height, :tile.width]
+        if not spec.to_model:
+            continue
+        if spec.pad == "nan":
+            values = block.values
+            if not block.valid.all():
+                values[:, ~block.valid] = np.nan
+        else:
+            values = fill_invalid(block, spec.pad)
+        arrays[name] = normaliser(spec)(values[None])
+    return arrays, valid
+
+
 def _upsample(mask: np.ndarray, ratio: int) -> np.ndarray:
     return mask if ratio == 1 else np.repeat(np.repeat(mask, ratio, 0), ratio, 1)
 
@@ -346,6 +387,8 @@ def _run_dense(card, predictor, sources, destinations, options, callbacks) -> Ru
     grid = tile_grid(card, primary.grid, options, predictor)
     _fit(predictor, card, sources, grid, callbacks)
     writers = Writers(card, destinations, primary.grid, "pixels")
+    if grid.edge == "clip":
+        return _run_clipped(card, predictor, sources, grid, writers, callbacks)
     blenders = {spec.name: Blender(grid, spec.channels) for spec in card.outputs
                 if spec.name in writers.needed()}
     result = RunResult(tiles=len(grid))
@@ -376,14 +419,62 @@ def _run_dense(card, predictor, sources, destinations, options, callbacks) -> Ru
     return result
 
 
-def _pipeline(batches, read, predictor, finish, outputs, callbacks: Callbacks) -> None:
+def _run_clipped(card, predictor, sources, grid: TileGrid, writers: Writers,
+                 callbacks: Callbacks) -> RunResult:
+    """``edge: clip``: one tile per model call, each of its own size (cut at the raster's
+    edge); each pixel is written from the one tile that owns it, no blending. NaN in the
+    model's answer (a model that handles nodata itself) is written as nodata."""
+    primary = sources[card.primary.name]
+    result = RunResult(tiles=len(grid))
+    callbacks.log(f"{len(grid)} tiles of {grid.stride} px with {grid.overlap // 2} px of "
+                  "context each side, cut at the raster's edge")
+
+    def finish(batch_tiles, masks, results) -> None:
+        tile, mask = batch_tiles[0], masks[0]
+        outputs = model_outputs(card, results)
+        wanted = {name: values for name, values in outputs.items() if name in writers.needed()}
+        _check_channels(card, wanted, (tile.height, tile.width))
+        r0, r1, c0, c1 = grid.owned(tile)
+        owned = {name: values[0][:, r0:r1, c0:c1] for name, values in wanted.items()}
+        core_mask = mask[r0:r1, c0:c1].copy()
+        for values in owned.values():
+            if not np.isfinite(values.sum(axis=0)).all():  # one pass when all are numbers
+                core_mask &= np.isfinite(values).all(axis=0)
+        result.valid_pixels += int(core_mask.sum())
+        writers.write(owned, core_mask, tile.x + c0, tile.y + r0)
+        if tile.col == grid.cols - 1:
+            writers.flush()
+
+    def read(batch):
+        arrays, valid = read_clipped(card, sources, batch[0])
+        return arrays, [valid]
+
+    _pipeline([[tile] for tile in grid], read, predictor, finish, writers.outputs(), callbacks,
+              read_ahead=True)
+    _warn_if_empty(result, primary, callbacks)
+    result.outputs = [d.path for d in writers.chosen]
+    return result
+
+
+def _pipeline(batches, read, predictor, finish, outputs, callbacks: Callbacks,
+              read_ahead: bool = False) -> None:
     """Read batch i+1 while the model runs on batch i in a worker thread; finish (blend,
-    write) in order; commit the outputs only when every batch is done."""
-    with raster.committed_outputs(outputs), ThreadPoolExecutor(1) as model_thread:
-        pending = None
+    write) in order; commit the outputs only when every batch is done. ``read_ahead``: a
+    reader thread reads batch i+1 meanwhile, so reading also overlaps the writing (and the
+    output's compression at each flush); the sources are then read from that thread only."""
+    with raster.committed_outputs(outputs), ThreadPoolExecutor(1) as model_thread, \
+            ThreadPoolExecutor(1) as reader:
+        def read_later(index):
+            return reader.submit(read, batches[index]) if index < len(batches) else None
+
+        pending, coming = None, read_later(0) if read_ahead else None
         for done, batch in enumerate(batches):
             callbacks.check_cancelled()
-            arrays, masks = read(batch)
+            if read_ahead:
+                arrays, masks = coming.result()
+                coming = read_later(done + 1)
+            else:
+                arrays, masks = read(batch)
             running = (batch, masks, model_thread.submit(predictor, arrays))
             if pending:
                 finish(pending[0], pending[1], pending[2].result())

@@ -122,7 +122,8 @@ def cast(values: np.ndarray, data_type: int, valid: np.ndarray) -> np.ndarray:
     """Float values rounded and clipped into an integer type (its maximum is nodata)."""
     kind = gdal_array_type(data_type)
     info = np.iinfo(kind)
-    out = np.clip(np.rint(values), info.min, info.max - 1).astype(kind)
+    rounded = np.rint(values)
+    out = np.clip(rounded, info.min, info.max - 1, out=rounded).astype(kind)
     out[..., ~valid] = info.max
     return out
 

@@ -65,8 +65,10 @@ class InputSource:
              out_width: int | None = None, out_height: int | None = None,
              out: np.ndarray | None = None) -> Block:
         """A window of the model grid (its pixels), optionally averaged down to
-        ``out_width`` x ``out_height``; values transformed (dB) but not normalised. ``out``: a
-        float32 (bands, rows, cols) array to read into (a slot of a batch: no extra copy)."""
+        ``out_width`` x ``out_height`` (or enlarged by a whole factor with the card's
+        ``upsample`` resampling, GDAL resampling in the read; validity from the window's own
+        pixels); values transformed (dB) but not normalised. ``out``: a float32 (bands, rows,
+        cols) array to read into (a slot of a batch: no extra copy)."""
         out_width, out_height = out_width or width, out_height or height
         if out is None:
             out = np.empty((len(self.bands), out_height, out_width), np.float32)
@@ -95,16 +97,30 @@ class InputSource:
             values[:] = 0
         inside = values[:, oy0:oy1, ox0:ox1]
         kwargs = {}
+        enlarged = fx > 1 or fy > 1
         if (ox1 - ox0, oy1 - oy0) != (sx1 - sx0, sy1 - sy0):
-            kwargs = dict(resample_alg=gdal.GRIORA_Average)
+            method = (self.spec.upsample or self.spec.resampling) if enlarged else "average"
+            kwargs = dict(resample_alg=_RESAMPLING[method])
         self.dataset.ReadAsArray(sx0, sy0, sx1 - sx0, sy1 - sy0, buf_obj=inside,
                                  band_list=self.bands, **kwargs)
+        if enlarged:  # a resampled value is real where the pixel under it is
+            valid[oy0:oy1, ox0:ox1] = np.repeat(np.repeat(
+                self._own_valid(sx0, sy0, sx1 - sx0, sy1 - sy0), round(fy), 0), round(fx), 1)
+            return Block(values, valid)
         valid[oy0:oy1, ox0:ox1] = raster.valid_mask(inside, self.nodata, self.floating)
         if self.masked:
             mask = self.dataset.GetRasterBand(self.bands[0]).GetMaskBand().ReadAsArray(
                 sx0, sy0, sx1 - sx0, sy1 - sy0, buf_xsize=ox1 - ox0, buf_ysize=oy1 - oy0)
             valid[oy0:oy1, ox0:ox1] &= mask > 0
         return Block(values, valid)
+
+    def _own_valid(self, col: int, row: int, width: int, height: int) -> np.ndarray:
+        """Validity of a window of the file's own pixels (read only when it can have holes)."""
+        if not (self.floating or self.masked or any(v is not None for v in self.nodata)):
+            return np.ones((height, width), bool)
+        own = np.empty((len(self.bands), height, width), np.float32)
+        return self._read_window(col - self.offset[0], row - self.offset[1], width, height,
+                                 own).valid
 
     def _warp_window(self, col, row, width, height, values: np.ndarray) -> Block:
         out_height, out_width = values.shape[1:]
@@ -120,7 +136,8 @@ class InputSource:
             band = target.GetRasterBand(index + 1)
             band.SetNoDataValue(float("nan"))
             band.Fill(float("nan"))
-        resampling = "average" if (fx > 1 or fy > 1) else self.spec.resampling
+        resampling = "average" if (fx > 1 or fy > 1) else (self.spec.upsample or
+                                                             self.spec.resampling)
         gdal.Warp(target, self._selected_bands(), resampleAlg=resampling, dstNodata=float("nan"),
                   srcNodata=None if all(v is None for v in self.nodata) else
                   " ".join("None" if v is None else repr(float(v)) for v in self.nodata),

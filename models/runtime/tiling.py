@@ -4,9 +4,14 @@ Tiles of size T start every S = T - O pixels (O = overlap). Each tile's predicti
 a separable ramp across every overlap band it shares with a neighbour: linear (smooth seams), or
 a step at the band's middle (``crop``: each pixel from the nearer tile, exact for models whose
 context is at most O/2). The ramps of two neighbours sum to one, so the blended value needs no
-normalisation and a pixel is final as soon as the tiles above and to its left are done. Walking tiles row by row, the ``Blender`` therefore
-keeps only two carries — the bottom O rows of the previous tile row (O x width) and the right O
-columns of the previous tile (T x O) — and hands out each tile's S x S core block for writing.
+normalisation and a pixel is final as soon as the tiles above and to its left are done.
+Walking tiles row by row, the ``Blender`` therefore keeps only two carries — the bottom O rows
+of the previous tile row (O x width) and the right O columns of the previous tile (T x O) — and
+hands out each tile's S x S core block for writing.
+
+With ``edge="clip"`` (crop blending only) tile k is instead the core [k S, (k + 1) S) with O/2
+pixels of context on each side, cut at the raster's edge: nothing is padded, each pixel comes
+from the one tile whose core holds it (``owned``), and no blending is needed.
 """
 
 from __future__ import annotations
@@ -36,13 +41,20 @@ class TileGrid:
     tile_size: int
     overlap: int
     blend: str = "linear"  # or "crop"
+    edge: str = "pad"  # or "clip": cores with context, cut at the raster's edge
 
     def __post_init__(self) -> None:
-        if self.tile_size <= 2 * self.overlap:
-            raise UserError(f"TILE_SIZE ({self.tile_size}) must be larger than twice OVERLAP "
-                            f"({self.overlap}); raise TILE_SIZE or lower OVERLAP.")
         if self.overlap < 0:
             raise UserError("OVERLAP must be zero or positive.")
+        if self.edge == "clip":
+            if self.blend != "crop" or self.overlap % 2:
+                raise ValueError("edge clip needs crop blending and an even overlap")
+            if self.tile_size <= self.overlap:
+                raise UserError(f"TILE_SIZE ({self.tile_size}) must be larger than OVERLAP "
+                                f"({self.overlap}); raise TILE_SIZE or lower OVERLAP.")
+        elif self.tile_size <= 2 * self.overlap:
+            raise UserError(f"TILE_SIZE ({self.tile_size}) must be larger than twice OVERLAP "
+                            f"({self.overlap}); raise TILE_SIZE or lower OVERLAP.")
 
     @property
     def stride(self) -> int:
@@ -50,10 +62,14 @@ class TileGrid:
 
     @property
     def rows(self) -> int:
+        if self.edge == "clip":
+            return -(-self.height // self.stride)
         return _count(self.height, self.tile_size, self.stride)
 
     @property
     def cols(self) -> int:
+        if self.edge == "clip":
+            return -(-self.width // self.stride)
         return _count(self.width, self.tile_size, self.stride)
 
     def __len__(self) -> int:
@@ -62,9 +78,34 @@ class TileGrid:
     def __iter__(self) -> Iterator[Tile]:
         for r in range(self.rows):
             for c in range(self.cols):
-                y, x = r * self.stride, c * self.stride
-                yield Tile(r, c, y, x, min(self.tile_size, self.height - y),
-                           min(self.tile_size, self.width - x))
+                if self.edge == "clip":
+                    y0, y1 = self._span(r, self.height)
+                    x0, x1 = self._span(c, self.width)
+                    yield Tile(r, c, y0, x0, y1 - y0, x1 - x0)
+                else:
+                    y, x = r * self.stride, c * self.stride
+                    yield Tile(r, c, y, x, min(self.tile_size, self.height - y),
+                               min(self.tile_size, self.width - x))
+
+    def _span(self, index: int, length: int) -> tuple[int, int]:
+        """A clipped tile's extent along one axis: its core and half the overlap each side."""
+        half = self.overlap // 2
+        return (max(0, index * self.stride - half),
+                min(length, (index + 1) * self.stride + half))
+
+    def owned(self, tile: Tile) -> tuple[int, int, int, int]:
+        """(row0, row1, col0, col1) of the pixels, in the tile's own coordinates, that this tile
+        alone gives with crop blending: the tiles' owned parts cover the raster once."""
+        if self.blend != "crop":
+            raise ValueError("only crop blending gives each pixel to one tile")
+        if self.edge == "clip":
+            s = self.stride
+            return (tile.row * s - tile.y, min((tile.row + 1) * s, self.height) - tile.y,
+                    tile.col * s - tile.x, min((tile.col + 1) * s, self.width) - tile.x)
+        half = self.overlap // 2
+        end_h = tile.height if tile.row == self.rows - 1 else self.stride + half
+        end_w = tile.width if tile.col == self.cols - 1 else self.stride + half
+        return (half if tile.row else 0, end_h, half if tile.col else 0, end_w)
 
     def weights(self, tile: Tile) -> np.ndarray:
         """The tile's blending weights (height, width): ramps only where a neighbour overlaps."""

@@ -22,7 +22,7 @@ def add_method_parameters(algorithm, method_label: str, optional_method: bool = 
         defaultValue=1, optional=optional_method))
     algorithm.addParameter(QgsProcessingParameterEnum(
         "SENSOR", algorithm.tr("Sensor"),
-        options=list(rasters.SENSOR_OPTIONS), defaultValue=0))
+        options=list(rasters.SENSOR_OPTIONS), defaultValue=rasters.SENSOR_OPTIONS.index("auto")))
     algorithm.addParameter(QgsProcessingParameterFile(
         "WEIGHTS", algorithm.tr("ADWM weights file (.pth)"), optional=True))
     algorithm.add_device_parameter()
@@ -38,7 +38,7 @@ def load_deep_model(algorithm, parameters, context, method: str, pair, callbacks
     """(model, torch device, card) for an ADWM METHOD; WEIGHTS overrides the card's source.
     The MS's band count is checked before anything is downloaded."""
     card = registry.find_card(method, [settings.user_cards_dir()])
-    rasters.check_model_bands(pair, len(card.primary.bands))
+    rasters.check_model_bands(pair, len(rasters.ms_input(card).bands))
     local = algorithm.parameterAsFile(parameters, "WEIGHTS", context)
     if local:
         card = card.with_local_weights(local)
@@ -53,6 +53,20 @@ def load_deep_model(algorithm, parameters, context, method: str, pair, callbacks
     callbacks.log(f"Model {card.id} ({card.licence}) from {source} (file {weights}); "
                   f"device {described}")
     return model, dev, card
+
+
+def open_checked_pair(parameters, context, algorithm, callbacks):
+    """(pair, method, sensor, unit_scale): the PAN/MS pair checked, the sensor resolved (from
+    the metadata for auto) and the value range warned about."""
+    pan = algorithm.parameterAsRasterLayer(parameters, "PAN", context).source()
+    ms = algorithm.parameterAsRasterLayer(parameters, "MS", context).source()
+    method, sensor = method_and_sensor(algorithm, parameters, context)
+    pair = rasters.open_pair(pan, ms)
+    sensor = rasters.resolve_sensor(sensor, pair, callbacks)
+    warnings, unit_scale = rasters.check_values(pair, sensor)
+    for warning in warnings:
+        callbacks.warn(warning)
+    return pair, method, sensor, unit_scale
 
 
 class Pansharpen(RsaiAlgorithm):
@@ -76,32 +90,22 @@ class Pansharpen(RsaiAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Pansharpened")))
 
     def run_tool(self, parameters, context, callbacks):
-        pan = self.parameterAsRasterLayer(parameters, "PAN", context).source()
-        ms = self.parameterAsRasterLayer(parameters, "MS", context).source()
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        method, sensor = method_and_sensor(self, parameters, context)
         output_type = rasters.OUTPUT_TYPES[self.parameterAsEnum(parameters, "OUTPUT_TYPE", context)]
-        pair = rasters.open_pair(pan, ms, sensor)
-        for warning in pair.warnings:
-            callbacks.log(warning)
-        warnings, unit_scale = rasters.check_values(pair, sensor)
-        for warning in warnings:
-            callbacks.log(warning)
+        pair, method, sensor, unit_scale = open_checked_pair(parameters, context, self, callbacks)
         callbacks.log(f"PAN {pair.pan.width} x {pair.pan.height}, MS {pair.band_count} bands, "
                       f"ratio {pair.ratio}, method {method}, sensor {sensor}")
         if rasters.is_deep(method):
             model, dev, card = load_deep_model(self, parameters, context, method, pair,
                                                callbacks.part(0, 0.1))
             scale = 1.0 if unit_scale else get_sensor(sensor).max_value
-            rasters.pansharpen_deep(pair, model, len(card.primary.bands), output, scale, output_type,
-                                    dev, progress=callbacks.part(0.1, 0.95).progress,
-                                    is_cancelled=callbacks.is_cancelled, warn=callbacks.warn)
+            rasters.pansharpen_deep(pair, model, card, output, scale, output_type, dev,
+                                    callbacks=callbacks.part(0.1, 1.0))
         else:
             if parameters.get("WEIGHTS"):
                 raise UserError("WEIGHTS is for the ADWM methods; clear it or choose an ADWM METHOD.")
             rasters.pansharpen_classical(pair, method, output, sensor, output_type,
-                                         progress=callbacks.part(0, 0.95).progress,
-                                         is_cancelled=callbacks.is_cancelled, log=callbacks.log)
+                                         callbacks=callbacks)
         qml = styles.write_rgb_style(output, *rasters.rgb_bands(sensor, pair.band_count))
         styles.style_on_load(context, output, qml)
         return {"OUTPUT": output}

@@ -7,7 +7,7 @@ from ...models.errors import UserError
 from ...models.pansharpening import metrics, quality, rasters
 from ...models.pansharpening.filters import get_sensor
 from ..algorithm import RsaiAlgorithm
-from .pansharpen import add_method_parameters, load_deep_model, method_and_sensor
+from .pansharpen import add_method_parameters, load_deep_model, open_checked_pair
 
 MODES = ("full", "reduced")
 
@@ -36,19 +36,14 @@ class PansharpeningQuality(RsaiAlgorithm):
         self.addParameter(QgsProcessingParameterFileDestination(
             "OUTPUT_TABLE", self.tr("Quality table"), "CSV (*.csv);;HTML (*.html)"))
         for name in quality.REDUCED + quality.FULL:
-            self.addOutput(QgsProcessingOutputNumber(name, name))
+            self.addOutput(QgsProcessingOutputNumber(name, f"{name} (better {quality.BETTER[name]})"))
 
     def run_tool(self, parameters, context, callbacks):
-        ms = self.parameterAsRasterLayer(parameters, "MS", context).source()
-        pan = self.parameterAsRasterLayer(parameters, "PAN", context).source()
         mode = MODES[self.parameterAsEnum(parameters, "MODE", context)]
-        method, sensor = method_and_sensor(self, parameters, context)
         table = self.parameterAsFileOutput(parameters, "OUTPUT_TABLE", context)
-        pair = rasters.open_pair(pan, ms, sensor)
-        warnings, unit_scale = rasters.check_values(pair, sensor)
-        for warning in pair.warnings + warnings:
-            callbacks.log(warning)
-        about = {"mode": mode, "sensor": sensor, "MS": ms, "PAN": pan, "ratio": pair.ratio}
+        pair, method, sensor, unit_scale = open_checked_pair(parameters, context, self, callbacks)
+        about = {"mode": mode, "sensor": sensor, "MS": pair.ms_path, "PAN": pair.pan_path,
+                 "ratio": pair.ratio}
         if mode == "full":
             fused_layer = self.parameterAsRasterLayer(parameters, "FUSED", context)
             if fused_layer is None:
@@ -74,7 +69,7 @@ class PansharpeningQuality(RsaiAlgorithm):
         callbacks.progress(0.95)
         quality.write_table(table, indices, about)
         for key, value in indices.items():
-            callbacks.log(f"{key}: {value:.6f}")
+            callbacks.log(f"{key}: {value:.6f} (better {quality.BETTER.get(key, '')})")
         results = {name: float("nan") for name in quality.REDUCED + quality.FULL}
         results.update({k: float(v) for k, v in indices.items()})
         results["OUTPUT_TABLE"] = table

@@ -161,14 +161,13 @@ def test_tiled_equals_untiled_at_an_odd_ratio(method, wv2_reduced):
 
 def test_halo_is_needed_for_filter_methods(wv2_reduced):
     """With no overlap the tiles differ: the documented halo is what makes them agree."""
-    from rsai_toolbox.models.pansharpening.tiling import iter_tiles
     ms_r, pan_r, _ = wv2_reduced
     params = C.fit("mtf_glp_hpm", ms_r, pan_r, 4, "WV2")
     whole = C.pansharpen_tile(params, ms_r, pan_r, 4)
     out = np.empty_like(whole)
-    for t in iter_tiles(pan_r.shape, 96, 0, 4):
-        out[:, t.write[0], t.write[1]] = C.pansharpen_tile(params, ms_r[:, t.lr_read[0], t.lr_read[1]],
-                                                           pan_r[t.read], 4)[:, t.crop[0], t.crop[1]]
+    for read, lr_read, write, crop in C.tile_windows(pan_r.shape, 96, 0, 4):
+        out[:, write[0], write[1]] = C.pansharpen_tile(params, ms_r[:, lr_read[0], lr_read[1]],
+                                                       pan_r[read], 4)[:, crop[0], crop[1]]
     assert np.abs(out - whole).max() > 1.0
     assert (C.halo_px("mtf_glp_hpm", 4), C.halo_px("gsa", 4)) == (48, 24)  # documented values
     assert (C.halo_px("mtf_glp_hpm", 4, "toolbox"), C.halo_px("gsa", 4, "toolbox")) == (60, 36)

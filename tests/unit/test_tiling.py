@@ -41,3 +41,21 @@ def test_seams_are_averages_of_both_tiles():
 def test_tile_must_exceed_twice_the_overlap():
     with pytest.raises(UserError, match="TILE_SIZE .* larger than twice OVERLAP"):
         TileGrid(100, 100, 64, 32)
+
+
+@pytest.mark.parametrize("width,height,size,overlap", [(517, 598, 96, 48), (64, 64, 128, 16),
+                                                       (1000, 37, 100, 0)])
+def test_clipped_tiles_are_cut_at_the_edge_and_own_every_pixel_once(width, height, size, overlap):
+    """edge clip: each tile is its core plus overlap / 2 of context, never past the raster;
+    the owned parts (the cores) cover the raster exactly once."""
+    grid = TileGrid(width, height, size, overlap, "crop", "clip")
+    count = np.zeros((height, width), int)
+    half, stride = overlap // 2, size - overlap
+    for tile in grid:
+        assert tile.x >= 0 and tile.y >= 0
+        assert tile.x + tile.width <= width and tile.y + tile.height <= height
+        assert tile.x == max(0, tile.col * stride - half) and tile.y == max(0, tile.row * stride - half)
+        r0, r1, c0, c1 = grid.owned(tile)
+        count[tile.y + r0:tile.y + r1, tile.x + c0:tile.x + c1] += 1
+    assert (count == 1).all()
+    assert len(grid) == -(-width // stride) * -(-height // stride)
