@@ -14,26 +14,7 @@ from pathlib import Path
 
 import pytest
 
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder`` (hidden ones included), by relative path.
-
-    Left out: ``<raster>.aux.xml`` beside an input raster, where QGIS itself (not this
-    toolbox) caches the histogram it computes when Processing loads the layer; the input's own
-    bytes are compared."""
-    files = {p for p in folder.rglob("*") if p.is_file()}
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(files)
-            if not (p.name.endswith(".aux.xml") and p.with_name(p.name[:-8]) in files
-                    and _only_statistics(p.read_text(errors="replace")))}
-
-
-def _only_statistics(aux: str) -> bool:
-    """A PAM file holding nothing but QGIS's cached histograms / statistics."""
-    import re
-    stripped = re.sub(r"<Histograms>.*?</Histograms>|<MDI key=\"STATISTICS_[A-Z_]+\">[^<]*</MDI>"
-                      r"|</?(PAMDataset|PAMRasterBand|Metadata)[^>]*>|\s+", "", aux, flags=re.S)
-    return stripped == ""
+from helpers import snapshot
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from badinput_data import GEOTRANSFORM, model, pan_ms, raster
-from conftest import snapshot
-from helpers import QGIS_PROCESS, qgis_process, write_geotiff
+from helpers import QGIS_PROCESS, qgis_process, snapshot, write_geotiff
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import PLUGINS_DIR, REPO
+import rsai_toolbox
+
+REPO = Path(rsai_toolbox.__file__).resolve().parent
+PLUGINS_DIR = Path(rsai_toolbox.__file__).parents[1]  # the folder holding the plugin's link
 
 
 def test_no_module_under_models_imports_qgis():
