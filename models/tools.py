@@ -10,7 +10,7 @@ index or as its option's name, numbers as numbers or text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -18,6 +18,7 @@ from .callbacks import Callbacks
 from .cards import ModelCard
 from .errors import UserError
 from .hub import WeightsStore
+from .pansharpening import rasters
 from .registry import ResolvedModel, load_model, resolve
 from .runtime.backends import DEVICES
 from .runtime.engine import Destination, RunOptions, run
@@ -47,6 +48,7 @@ class ToolRun:
     outputs: dict[str, str]  # output parameter -> path written
     card: ModelCard | None = None
     weights: Path | None = None
+    details: dict = field(default_factory=dict)  # what styling the outputs needs, e.g. rgb
 
 
 def parse_band_list(text) -> list[int]:
@@ -216,7 +218,52 @@ FARMLAND_SEGMENTATION = Tool("rsai:farmland_segmentation", (
     farmland_segmentation, _farmland_model)
 
 
-TOOLS: dict[str, Tool] = {tool.id: tool for tool in (RUN_MODEL, FARMLAND_SEGMENTATION)}
+# rsai:pansharpen ------------------------------------------------------------------------------
+def _pansharpen_model(values, environment, callbacks) -> ResolvedModel | None:
+    if not rasters.is_deep(values["METHOD"]):
+        return None
+    return resolve(values["METHOD"], environment.store, environment.card_dirs,
+                   callbacks.progress, callbacks.is_cancelled, local_weights=values["WEIGHTS"])
+
+
+def pansharpen(values: dict, environment: ToolEnvironment, callbacks: Callbacks) -> ToolRun:
+    """MS fused onto the PAN grid with a classical METHOD or an ADWM network."""
+    from .pansharpening.filters import get_sensor
+    from .pansharpening.tool import load_adwm, open_checked_pair
+
+    output, method = values["OUTPUT"], values["METHOD"]
+    pair, sensor, unit_scale = open_checked_pair(values["PAN"], values["MS"], values["SENSOR"],
+                                                 callbacks)
+    callbacks.log(f"PAN {pair.pan.width} x {pair.pan.height}, MS {pair.band_count} bands, "
+                  f"ratio {pair.ratio}, method {method}, sensor {sensor}")
+    card = weights = None
+    if rasters.is_deep(method):
+        model, dev, card, weights = load_adwm(method, pair, values["WEIGHTS"], values["DEVICE"],
+                                              environment.store, environment.card_dirs,
+                                              callbacks.part(0, 0.1))
+        scale = 1.0 if unit_scale else get_sensor(sensor).max_value
+        rasters.pansharpen_deep(pair, model, card, output, scale, values["OUTPUT_TYPE"], dev,
+                                callbacks=callbacks.part(0.1, 1.0))
+    else:
+        if values["WEIGHTS"]:
+            raise UserError("WEIGHTS is for the ADWM methods; clear it or choose an ADWM METHOD.")
+        rasters.pansharpen_classical(pair, method, output, sensor, values["OUTPUT_TYPE"],
+                                     callbacks=callbacks)
+    return ToolRun({"OUTPUT": output}, card, weights,
+                   {"rgb": rasters.rgb_bands(sensor, pair.band_count)})
+
+
+PANSHARPEN = Tool("rsai:pansharpen", (
+    Parameter("PAN", "raster", required=True), Parameter("MS", "raster", required=True),
+    Parameter("METHOD", "enum", default="gsa", options=tuple(key for key, _ in rasters.METHODS)),
+    Parameter("SENSOR", "enum", default="auto", options=rasters.SENSOR_OPTIONS),
+    Parameter("WEIGHTS", "file"), DEVICE,
+    Parameter("OUTPUT_TYPE", "enum", default="float32", options=rasters.OUTPUT_TYPES),
+    Parameter("OUTPUT", "output", required=True)), pansharpen, _pansharpen_model)
+
+
+TOOLS: dict[str, Tool] = {tool.id: tool for tool in (RUN_MODEL, FARMLAND_SEGMENTATION,
+                                                     PANSHARPEN)}
 
 
 def find_tool(tool_id: str) -> Tool:

@@ -380,3 +380,29 @@ def test_one_large_raster_in_row_bands_equals_one_run(client, data, tmp_path):
     assert joined["outputs"]["OUTPUT_MERGED"]["sha256"] == sha256_file(out / "large_OUTPUT.tif")
     again = run_batch(banded, client=client)
     assert (again.done, again.skipped) == (0, 1)
+
+
+# More tools through their core entries (models/tools.py): a few small scenes each, equal to
+# the same entry called one scene after the other.
+def test_pansharpen_scenes_as_pan_with_one_ms_equal_the_sequential_loop(client, tmp_path):
+    from helpers_pansharpening import geotransform
+
+    rng = np.random.default_rng(11)
+    ms = write_geotiff(tmp_path / "ms.tif", rng.integers(100, 1500, (4, 16, 16), np.uint16),
+                       geotransform(2.0))
+    pans = tmp_path / "pans"
+    pans.mkdir()
+    for i in range(3):
+        write_geotiff(pans / f"pan{i}.tif", rng.integers(100, 2000, (64, 64), np.uint16),
+                      geotransform(0.5))
+    parameters = {"MS": str(ms), "METHOD": "gsa", "SENSOR": 4}  # by name and by index
+    expected = sequential(find_tool("pansharpen"), parameters, sorted(pans.glob("*.tif")),
+                          tmp_path / "sequential", scene_parameter="PAN")
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:pansharpen", {**parameters, "METHOD": 1},
+                                  str(pans / "*.tif"), str(out), str(tmp_path / "cache"),
+                                  scene_parameter="PAN"), client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected)
+    assert read(out / "pan0_OUTPUT.tif").shape == (4, 64, 64)
+    assert {r["card"] if "card" in r else None for r in scene_records(out)} == {None}
