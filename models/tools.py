@@ -262,8 +262,35 @@ PANSHARPEN = Tool("rsai:pansharpen", (
     Parameter("OUTPUT", "output", required=True)), pansharpen, _pansharpen_model)
 
 
+# rsai:fusion_landcover -----------------------------------------------------------------------
+def _segmentation_model(values, environment, callbacks) -> ResolvedModel:
+    return resolve(values["MODEL"], environment.store, environment.card_dirs, callbacks.progress,
+                   callbacks.is_cancelled, ("segmentation",))
+
+
+def fusion_landcover(values: dict, environment: ToolEnvironment, callbacks: Callbacks) -> ToolRun:
+    """Land cover from AERIAL, fused with SATELLITE when the model takes it."""
+    from .fusion.landcover import classify_land_cover
+
+    card, predictor, weights = load_model(
+        values["MODEL"], values["DEVICE"], environment.store, environment.card_dirs, callbacks,
+        tasks=("segmentation",))
+    classify_land_cover(card, predictor, values["OUTPUT"], values["OUTPUT_PROBABILITIES"],
+                        aerial=values["AERIAL"], satellite=values["SATELLITE"],
+                        satellite_bands=values["SATELLITE_BANDS"],
+                        options=RunOptions(**_tiling(values)), callbacks=callbacks.part(0.1, 1))
+    return ToolRun(_written(values, ("OUTPUT", "OUTPUT_PROBABILITIES")), card, weights)
+
+
+FUSION_LANDCOVER = Tool("rsai:fusion_landcover", (
+    Parameter("AERIAL", "raster", required=True), Parameter("SATELLITE", "raster"),
+    Parameter("SATELLITE_BANDS", "bands", default=[]), Parameter("MODEL", "string", required=True),
+    DEVICE, *TILING, Parameter("OUTPUT", "output", required=True),
+    Parameter("OUTPUT_PROBABILITIES", "output")), fusion_landcover, _segmentation_model)
+
+
 TOOLS: dict[str, Tool] = {tool.id: tool for tool in (RUN_MODEL, FARMLAND_SEGMENTATION,
-                                                     PANSHARPEN)}
+                                                     PANSHARPEN, FUSION_LANDCOVER)}
 
 
 def find_tool(tool_id: str) -> Tool:

@@ -406,3 +406,42 @@ def test_pansharpen_scenes_as_pan_with_one_ms_equal_the_sequential_loop(client, 
     assert_equal_outputs(out, expected)
     assert read(out / "pan0_OUTPUT.tif").shape == (4, 64, 64)
     assert {r["card"] if "card" in r else None for r in scene_records(out)} == {None}
+
+
+def test_fusion_landcover_aerial_scenes_with_one_satellite_equal_the_sequential_loop(client,
+                                                                                      tmp_path):
+    from helpers import two_input_onnx
+    from helpers_pansharpening import geotransform
+
+    two_input_onnx(tmp_path / "fusion.onnx", 3, 4, 4, 5, seed=4)
+    card = {"id": "fusion-batch", "title": "Fusion test model", "task": "segmentation",
+            "format": "onnx", "local_weights": "fusion.onnx", "licence": "CC0-1.0",
+            "citation": "none",
+            "inputs": [{"name": "aerial", "bands": ["R", "G", "B"], "scale": 255,
+                        "resolution_m": 0.5},
+                       {"name": "satellite", "bands": ["B02", "B03", "B04", "B08"], "ratio": 4,
+                        "scale": 0.1, "pad": "edge"}],
+            "tiling": {"tile_size": 32, "overlap": 8},
+            "outputs": {"classes": [{"value": v, "name": f"class {v}"} for v in range(5)]}}
+    (tmp_path / "fusion.json").write_text(json.dumps(card))
+    rng = np.random.default_rng(12)
+    satellite = write_geotiff(tmp_path / "s2.tif", rng.random((4, 16, 16)).astype(np.float32),
+                              geotransform(2.0))
+    aerials = tmp_path / "aerial"
+    aerials.mkdir()
+    for i in range(3):
+        write_geotiff(aerials / f"sheet{i}.tif", rng.integers(0, 255, (3, 64, 64), np.uint8),
+                      geotransform(0.5))
+    parameters = {"MODEL": str(tmp_path / "fusion.json"), "SATELLITE": str(satellite),
+                  "DEVICE": "cpu"}
+    expected = sequential(find_tool("fusion_landcover"), parameters,
+                          sorted(aerials.glob("*.tif")), tmp_path / "sequential",
+                          ("OUTPUT", "OUTPUT_PROBABILITIES"), scene_parameter="AERIAL")
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:fusion_landcover",
+                                  {**parameters, "OUTPUT_PROBABILITIES": True},
+                                  str(aerials / "*.tif"), str(out), str(tmp_path / "cache"),
+                                  scene_parameter="AERIAL"), client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    assert {r["card"] for r in scene_records(out)} == {"fusion-batch"}
