@@ -153,6 +153,33 @@ def _written(values: dict, names: Iterable[str]) -> dict[str, str]:
     return {name: values[name] for name in names if values.get(name)}
 
 
+def _segmentation_model(values, environment, callbacks) -> ResolvedModel:
+    """MODEL (a segmentation card), with WEIGHTS in place of its download when the tool has it."""
+    return resolve(values["MODEL"], environment.store, environment.card_dirs, callbacks.progress,
+                   callbacks.is_cancelled, ("segmentation",), values.get("WEIGHTS"))
+
+
+def layer_source(path: str, layer: str | int | None) -> str:
+    """The inverse of split_layer."""
+    if layer is None:
+        return path
+    return f"{path}|{'layerid' if isinstance(layer, int) else 'layername'}={layer}"
+
+
+def split_layer(source: str | None) -> tuple[str | None, str | int | None]:
+    """'file.gpkg|layername=coast' -> ('file.gpkg', 'coast'); '|layerid=2' -> 2; a plain path
+    -> (path, None): a vector parameter's file and layer, in QGIS's own source form."""
+    if not source or "|" not in source:
+        return source, None
+    path, _, option = source.partition("|")
+    key, _, value = option.partition("=")
+    if key == "layername":
+        return path, value
+    if key == "layerid" and value.isdigit():
+        return path, int(value)
+    raise UserError(f"{source!r}: give a file, or file|layername=NAME for one layer of it.")
+
+
 # rsai:run_model ------------------------------------------------------------------------------
 RUN_MODEL_TASKS = ("segmentation", "regression")
 
@@ -190,11 +217,6 @@ RUN_MODEL = Tool("rsai:run_model", (
 
 
 # rsai:farmland_segmentation ------------------------------------------------------------------
-def _farmland_model(values, environment, callbacks) -> ResolvedModel:
-    return resolve(values["MODEL"], environment.store, environment.card_dirs, callbacks.progress,
-                   callbacks.is_cancelled, ("segmentation",), values["WEIGHTS"])
-
-
 def farmland_segmentation(values: dict, environment: ToolEnvironment,
                           callbacks: Callbacks) -> ToolRun:
     """FTW field classes from two Sentinel-2 dates (INPUT_A, INPUT_B) or one 8-band INPUT."""
@@ -215,7 +237,7 @@ FARMLAND_SEGMENTATION = Tool("rsai:farmland_segmentation", (
     Parameter("MODEL", "string", default="ftw-3class"), Parameter("WEIGHTS", "file"),
     Parameter("BANDS", "bands", default=[]), DEVICE, *TILING,
     Parameter("OUTPUT", "output", required=True), Parameter("OUTPUT_PROBABILITIES", "output")),
-    farmland_segmentation, _farmland_model)
+    farmland_segmentation, _segmentation_model)
 
 
 # rsai:pansharpen ------------------------------------------------------------------------------
@@ -263,11 +285,6 @@ PANSHARPEN = Tool("rsai:pansharpen", (
 
 
 # rsai:fusion_landcover -----------------------------------------------------------------------
-def _segmentation_model(values, environment, callbacks) -> ResolvedModel:
-    return resolve(values["MODEL"], environment.store, environment.card_dirs, callbacks.progress,
-                   callbacks.is_cancelled, ("segmentation",))
-
-
 def fusion_landcover(values: dict, environment: ToolEnvironment, callbacks: Callbacks) -> ToolRun:
     """Land cover from AERIAL, fused with SATELLITE when the model takes it."""
     from .fusion.landcover import classify_land_cover
@@ -289,8 +306,45 @@ FUSION_LANDCOVER = Tool("rsai:fusion_landcover", (
     Parameter("OUTPUT_PROBABILITIES", "output")), fusion_landcover, _segmentation_model)
 
 
+# rsai:sea_ice_types --------------------------------------------------------------------------
+SEA_ICE_OUTPUTS = ("OUTPUT", "OUTPUT_WINDOWS", "OUTPUT_PROBABILITIES", "OUTPUT_SIC",
+                   "OUTPUT_FLOE", "OUTPUT_POLYGONS")  # in IceTypeOutputs' order
+
+
+def sea_ice_types(values: dict, environment: ToolEnvironment, callbacks: Callbacks) -> ToolRun:
+    """Ice-chart classes (and SIC/FLOE, polygons) from a Sentinel-1 HH/HV raster or .SAFE."""
+    from .seaice.ice_types import IceTypeOutputs, map_ice_types
+
+    outputs = IceTypeOutputs(*(values[name] for name in SEA_ICE_OUTPUTS))
+    land_mask, land_layer = split_layer(values["LAND_MASK"])
+    card, predictor, weights = load_model(
+        values["MODEL"], values["DEVICE"], environment.store, environment.card_dirs, callbacks,
+        tasks=("segmentation",), weights_file=values["WEIGHTS"])
+    result = map_ice_types(
+        card, predictor, values["INPUT"], outputs, bands=values["BANDS"], units=values["UNITS"],
+        land_mask=land_mask, land_mask_layer=land_layer,
+        options=RunOptions(**_tiling(values), stride=values["STRIDE"]),
+        callbacks=callbacks.part(0.1, 1))
+    callbacks.log(f"units {result.units}; {result.run.valid_pixels} pixels classified"
+                  + (f"; {result.polygons} polygons" if result.polygons is not None else ""))
+    return ToolRun(_written(values, SEA_ICE_OUTPUTS), card, weights)
+
+
+SEA_ICE_TYPES = Tool("rsai:sea_ice_types", (
+    Parameter("INPUT", "raster", required=True),
+    Parameter("MODEL", "string", default="nersc-s1-icetype"), Parameter("WEIGHTS", "file"),
+    Parameter("LAND_MASK", "file"), DEVICE, Parameter("STRIDE", "int"),
+    Parameter("BANDS", "bands", default=[]),
+    Parameter("UNITS", "enum", default="auto", options=("auto", "linear", "db")), *TILING,
+    Parameter("OUTPUT", "output", required=True), Parameter("OUTPUT_WINDOWS", "output"),
+    Parameter("OUTPUT_PROBABILITIES", "output"), Parameter("OUTPUT_SIC", "output"),
+    Parameter("OUTPUT_FLOE", "output"), Parameter("OUTPUT_POLYGONS", "output", extension=".gpkg")),
+    sea_ice_types, _segmentation_model)
+
+
 TOOLS: dict[str, Tool] = {tool.id: tool for tool in (RUN_MODEL, FARMLAND_SEGMENTATION,
-                                                     PANSHARPEN, FUSION_LANDCOVER)}
+                                                     PANSHARPEN, FUSION_LANDCOVER,
+                                                     SEA_ICE_TYPES)}
 
 
 def find_tool(tool_id: str) -> Tool:

@@ -445,3 +445,30 @@ def test_fusion_landcover_aerial_scenes_with_one_satellite_equal_the_sequential_
     assert (summary.done, summary.failed) == (3, 0), summary.errors
     assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_PROBABILITIES"))
     assert {r["card"] for r in scene_records(out)} == {"fusion-batch"}
+
+
+def test_sea_ice_types_scenes_equal_the_sequential_loop(client, shared_data, tmp_path):
+    pytest.importorskip("torch")
+    from osgeo import ogr
+    from helpers_seaice import NERSC_WEIGHTS, sar_scene, scaled_nersc_card, write_sar_geotiff
+
+    card = scaled_nersc_card(tmp_path / "card.json", shared_data / NERSC_WEIGHTS)
+    passes = tmp_path / "s1"
+    passes.mkdir()
+    for i in range(3):
+        write_sar_geotiff(passes / f"pass{i}.tif", sar_scene(100, 120, seed=i))
+    parameters = {"MODEL": str(card), "DEVICE": "cpu", "STRIDE": 25, "UNITS": "linear"}
+    expected = sequential(find_tool("sea_ice_types"), parameters, sorted(passes.glob("*.tif")),
+                          tmp_path / "sequential", ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:sea_ice_types",
+                                  {**parameters, "UNITS": 1, "OUTPUT_PROBABILITIES": True,
+                                   "OUTPUT_POLYGONS": True},
+                                  str(passes / "*.tif"), str(out), str(tmp_path / "cache")),
+                        client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    for i in range(3):
+        polygons = ogr.Open(str(out / f"pass{i}_OUTPUT_POLYGONS.gpkg"))
+        assert polygons.GetLayer(0).GetFeatureCount() > 0
+    assert {r["card"] for r in scene_records(out)} == {"nersc-scaled-test"}
