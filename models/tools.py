@@ -63,6 +63,12 @@ def parse_band_list(text) -> list[int]:
         raise UserError(f"BANDS must be band numbers separated by commas, e.g. 3,2,1,7; got {text!r}")
 
 
+def comma_list(text):
+    """'B02, B03 ,B04' -> ['B02', 'B03', 'B04']; empty -> None."""
+    names = [part.strip() for part in (text or "").split(",") if part.strip()]
+    return names or None
+
+
 TILING = (Parameter("TILE_SIZE", "int"), Parameter("OVERLAP", "int"),
           Parameter("BATCH_SIZE", "int", default=1))
 DEVICE = Parameter("DEVICE", "enum", default=DEVICES[0], options=DEVICES)
@@ -153,10 +159,13 @@ def _written(values: dict, names: Iterable[str]) -> dict[str, str]:
     return {name: values[name] for name in names if values.get(name)}
 
 
-def _segmentation_model(values, environment, callbacks) -> ResolvedModel:
-    """MODEL (a segmentation card), with WEIGHTS in place of its download when the tool has it."""
-    return resolve(values["MODEL"], environment.store, environment.card_dirs, callbacks.progress,
-                   callbacks.is_cancelled, ("segmentation",), values.get("WEIGHTS"))
+def _card_model(tasks: tuple[str, ...]):
+    """A tool's model: MODEL (a card of ``tasks``), with WEIGHTS in place of its download
+    when the tool has that parameter."""
+    def model(values, environment, callbacks) -> ResolvedModel:
+        return resolve(values["MODEL"], environment.store, environment.card_dirs,
+                       callbacks.progress, callbacks.is_cancelled, tasks, values.get("WEIGHTS"))
+    return model
 
 
 def layer_source(path: str, layer: str | int | None) -> str:
@@ -184,11 +193,6 @@ def split_layer(source: str | None) -> tuple[str | None, str | int | None]:
 RUN_MODEL_TASKS = ("segmentation", "regression")
 
 
-def _run_model_model(values, environment, callbacks) -> ResolvedModel:
-    return resolve(values["MODEL"], environment.store, environment.card_dirs, callbacks.progress,
-                   callbacks.is_cancelled, RUN_MODEL_TASKS)
-
-
 def run_model(values: dict, environment: ToolEnvironment, callbacks: Callbacks) -> ToolRun:
     """Any segmentation or regression card (or ONNX file) on INPUT and EXTRA_INPUTS."""
     card, predictor, weights = load_model(
@@ -213,7 +217,7 @@ RUN_MODEL = Tool("rsai:run_model", (
     Parameter("INPUT", "raster", required=True), Parameter("MODEL", "string", required=True),
     Parameter("BANDS", "bands", default=[]), Parameter("EXTRA_INPUTS", "rasters", default=[]),
     DEVICE, *TILING, Parameter("OUTPUT", "output", required=True),
-    Parameter("OUTPUT_PROBABILITIES", "output")), run_model, _run_model_model)
+    Parameter("OUTPUT_PROBABILITIES", "output")), run_model, _card_model(RUN_MODEL_TASKS))
 
 
 # rsai:farmland_segmentation ------------------------------------------------------------------
@@ -237,7 +241,7 @@ FARMLAND_SEGMENTATION = Tool("rsai:farmland_segmentation", (
     Parameter("MODEL", "string", default="ftw-3class"), Parameter("WEIGHTS", "file"),
     Parameter("BANDS", "bands", default=[]), DEVICE, *TILING,
     Parameter("OUTPUT", "output", required=True), Parameter("OUTPUT_PROBABILITIES", "output")),
-    farmland_segmentation, _segmentation_model)
+    farmland_segmentation, _card_model(("segmentation",)))
 
 
 # rsai:pansharpen ------------------------------------------------------------------------------
@@ -303,7 +307,7 @@ FUSION_LANDCOVER = Tool("rsai:fusion_landcover", (
     Parameter("AERIAL", "raster", required=True), Parameter("SATELLITE", "raster"),
     Parameter("SATELLITE_BANDS", "bands", default=[]), Parameter("MODEL", "string", required=True),
     DEVICE, *TILING, Parameter("OUTPUT", "output", required=True),
-    Parameter("OUTPUT_PROBABILITIES", "output")), fusion_landcover, _segmentation_model)
+    Parameter("OUTPUT_PROBABILITIES", "output")), fusion_landcover, _card_model(("segmentation",)))
 
 
 # rsai:sea_ice_types --------------------------------------------------------------------------
@@ -339,12 +343,67 @@ SEA_ICE_TYPES = Tool("rsai:sea_ice_types", (
     Parameter("OUTPUT", "output", required=True), Parameter("OUTPUT_WINDOWS", "output"),
     Parameter("OUTPUT_PROBABILITIES", "output"), Parameter("OUTPUT_SIC", "output"),
     Parameter("OUTPUT_FLOE", "output"), Parameter("OUTPUT_POLYGONS", "output", extension=".gpkg")),
-    sea_ice_types, _segmentation_model)
+    sea_ice_types, _card_model(("segmentation",)))
+
+
+# rsai:soil_predict ----------------------------------------------------------------------------
+SOIL_MAPS = ("OUTPUT", "OUTPUT_INTERVAL", "OUTPUT_EXTRAPOLATION")
+
+
+def soil_predict(values: dict, environment: ToolEnvironment, callbacks: Callbacks) -> ToolRun:
+    """Soil-property maps of INPUT (and/or values at POINTS) with a model of rsai:soil_train;
+    the counts go into ``details`` (PREDICTED_PIXELS, PREDICTED_POINTS, EXTRAPOLATED_POINTS)."""
+    from .soil.points import predict_points
+    from .soil.predict import predict_map, soil_features
+    from .soil.train import CITATION
+
+    maps = {name: values[name] for name in SOIL_MAPS}
+    points_output = values["OUTPUT_POINTS"]
+    if values["POINTS"] and not points_output:
+        raise UserError("POINTS was given but OUTPUT_POINTS was not: choose a GeoPackage "
+                        "for the points with predictions")
+    if not values["POINTS"] and not any(maps.values()):
+        raise UserError("nothing to write: choose OUTPUT (and/or OUTPUT_INTERVAL, "
+                        "OUTPUT_EXTRAPOLATION), or POINTS and OUTPUT_POINTS")
+    card, predictor, weights = load_model(values["MODEL"], values["DEVICE"], environment.store,
+                                          environment.card_dirs, callbacks, tasks=("regression",))
+    soil_features(card)
+    bands = comma_list(values["BANDS"])
+    counts, written = {}, [name for name in SOIL_MAPS if maps[name]]
+    if values["POINTS"]:
+        points, layer = split_layer(values["POINTS"])
+        done = predict_points(card, predictor, points, values["INPUT"], points_output,
+                              layer=layer, covariates=values["COVARIATES"], bands=bands,
+                              callbacks=callbacks.part(0.1, 0.3 if written else 1.0))
+        for reason, count in done.skipped.items():
+            callbacks.warn(f"{count} points not predicted: {reason}")
+        callbacks.log(f"{done.predicted} points predicted into layer {done.layer} of "
+                      f"{done.path}; {done.extrapolated} outside the training range")
+        counts.update(PREDICTED_POINTS=done.predicted, EXTRAPOLATED_POINTS=done.extrapolated)
+        written.append("OUTPUT_POINTS")
+    if any(maps.values()):
+        run = predict_map(card, predictor, values["INPUT"], maps["OUTPUT"],
+                          maps["OUTPUT_INTERVAL"], maps["OUTPUT_EXTRAPOLATION"],
+                          covariates=values["COVARIATES"], bands=bands, mask=values["MASK"],
+                          tile_size=values["TILE_SIZE"],
+                          callbacks=callbacks.part(0.3 if values["POINTS"] else 0.1, 1.0))
+        counts["PREDICTED_PIXELS"] = run.valid_pixels
+    callbacks.log(f"Please cite {CITATION}")
+    return ToolRun(_written(values, written), card, weights, counts)
+
+
+SOIL_PREDICT = Tool("rsai:soil_predict", (
+    Parameter("INPUT", "raster", required=True), Parameter("BANDS", "string"),
+    Parameter("COVARIATES", "rasters", default=[]), Parameter("MODEL", "file", required=True),
+    Parameter("MASK", "raster"), Parameter("POINTS", "file"), DEVICE,
+    Parameter("TILE_SIZE", "int"), *(Parameter(name, "output") for name in SOIL_MAPS),
+    Parameter("OUTPUT_POINTS", "output", extension=".gpkg")),
+    soil_predict, _card_model(("regression",)))
 
 
 TOOLS: dict[str, Tool] = {tool.id: tool for tool in (RUN_MODEL, FARMLAND_SEGMENTATION,
                                                      PANSHARPEN, FUSION_LANDCOVER,
-                                                     SEA_ICE_TYPES)}
+                                                     SEA_ICE_TYPES, SOIL_PREDICT)}
 
 
 def find_tool(tool_id: str) -> Tool:

@@ -472,3 +472,47 @@ def test_sea_ice_types_scenes_equal_the_sequential_loop(client, shared_data, tmp
         polygons = ogr.Open(str(out / f"pass{i}_OUTPUT_POLYGONS.gpkg"))
         assert polygons.GetLayer(0).GetFeatureCount() > 0
     assert {r["card"] for r in scene_records(out)} == {"nersc-scaled-test"}
+
+
+def test_soil_predict_maps_of_several_images_equal_the_sequential_loop(client, tmp_path):
+    from osgeo import ogr, osr
+    from rsai_toolbox.models.soil.regressors import LearnerOptions
+    from rsai_toolbox.models.soil.train import CrossValidation
+    from rsai_toolbox.models.soil.train_files import train_from_files
+
+    names = ("B02", "B03", "B04", "B08")
+    geotransform = (500000.0, 10.0, 0.0, 5800000.0, 0.0, -10.0)
+    rng = np.random.default_rng(13)
+    images = tmp_path / "s2"
+    images.mkdir()
+    for i in range(3):
+        write_geotiff(images / f"field{i}.tif", rng.integers(500, 4000, (4, 40, 50), np.uint16),
+                      geotransform, 32633, nodata=0, descriptions=names)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    points = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp_path / "samples.gpkg"))
+    layer = points.CreateLayer("samples", srs=srs, geom_type=ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("pH", ogr.OFTReal))
+    for cell in rng.choice(40 * 50, 60, replace=False):
+        row, col = divmod(int(cell), 50)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POINT ({500000 + (col + 0.5) * 10} {5800000 - (row + 0.5) * 10})"))
+        feature.SetField("pH", float(rng.normal(6, 0.5)))
+        layer.CreateFeature(feature)
+    layer = points = None
+    model = train_from_files(tmp_path / "samples.gpkg", ["pH"], images / "field0.tif",
+                             tmp_path / "soil.onnx", units=["pH"],
+                             cv=CrossValidation("random", folds=2),
+                             options=LearnerOptions(trees=10)).model
+    parameters = {"MODEL": str(model), "DEVICE": "cpu", "TILE_SIZE": 32}
+    expected = sequential(find_tool("soil_predict"), parameters, sorted(images.glob("*.tif")),
+                          tmp_path / "sequential", ("OUTPUT", "OUTPUT_EXTRAPOLATION"))
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:soil_predict",
+                                  {**parameters, "OUTPUT": True, "OUTPUT_EXTRAPOLATION": True},
+                                  str(images / "*.tif"), str(out), str(tmp_path / "cache")),
+                        client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_EXTRAPOLATION"))
+    assert {r["weights_sha256"] for r in scene_records(out)} == {sha256_file(model)}
