@@ -401,9 +401,41 @@ SOIL_PREDICT = Tool("rsai:soil_predict", (
     soil_predict, _card_model(("regression",)))
 
 
+# rsai:bayes_landcover_classify ----------------------------------------------------------------
+def bayes_landcover_classify(values: dict, environment: ToolEnvironment,
+                             callbacks: Callbacks) -> ToolRun:
+    """Classes (and probabilities, uncertainty) of INPUT with a model of
+    rsai:bayes_landcover_train; ``details``: CLASSIFIED_PIXELS and the classes for the style."""
+    from .landcover_bayes import classify_raster, load_model as load_bayes_model, \
+        uncertainty_from_text
+
+    model = load_bayes_model(values["MODEL"])
+    result = classify_raster(
+        model, values["INPUT"], values["OUTPUT"],
+        probabilities_path=values["OUTPUT_PROBABILITIES"],
+        uncertainty_path=values["OUTPUT_UNCERTAINTY"], mask_path=values["MASK"],
+        uncertainty=uncertainty_from_text(values["UNCERTAINTY"], values["UNCERTAINTY_SIGMA"]),
+        callbacks=callbacks.part(0, 0.95))
+    callbacks.log(f"{result.valid_pixels} pixels classified into {model.n_classes} classes "
+                  f"({', '.join(model.class_names)})")
+    return ToolRun(_written(values, ("OUTPUT", "OUTPUT_PROBABILITIES", "OUTPUT_UNCERTAINTY")),
+                   details={"CLASSIFIED_PIXELS": result.valid_pixels,
+                            "classes": list(zip(model.class_ids.tolist(), model.class_names,
+                                                model.colours))})
+
+
+BAYES_LANDCOVER_CLASSIFY = Tool("rsai:bayes_landcover_classify", (
+    Parameter("INPUT", "raster", required=True), Parameter("MODEL", "file", required=True),
+    Parameter("UNCERTAINTY", "raster"), Parameter("UNCERTAINTY_SIGMA", "string"),
+    Parameter("MASK", "raster"), Parameter("OUTPUT", "output", required=True),
+    Parameter("OUTPUT_PROBABILITIES", "output"), Parameter("OUTPUT_UNCERTAINTY", "output")),
+    bayes_landcover_classify)
+
+
 TOOLS: dict[str, Tool] = {tool.id: tool for tool in (RUN_MODEL, FARMLAND_SEGMENTATION,
                                                      PANSHARPEN, FUSION_LANDCOVER,
-                                                     SEA_ICE_TYPES, SOIL_PREDICT)}
+                                                     SEA_ICE_TYPES, SOIL_PREDICT,
+                                                     BAYES_LANDCOVER_CLASSIFY)}
 
 
 def find_tool(tool_id: str) -> Tool:

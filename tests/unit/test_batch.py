@@ -516,3 +516,31 @@ def test_soil_predict_maps_of_several_images_equal_the_sequential_loop(client, t
     assert (summary.done, summary.failed) == (3, 0), summary.errors
     assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_EXTRAPOLATION"))
     assert {r["weights_sha256"] for r in scene_records(out)} == {sha256_file(model)}
+
+
+def test_bayes_landcover_classify_scenes_equal_the_sequential_loop(client, tmp_path):
+    from rsai_toolbox.models.landcover_bayes import fit
+
+    rng = np.random.default_rng(14)
+    centres = np.array([[0.1, 0.2, 0.3], [0.5, 0.4, 0.2], [0.3, 0.6, 0.7]])
+    labels = np.repeat([1, 2, 3], 40)
+    values = centres[labels - 1] + rng.normal(0, 0.05, (len(labels), 3))
+    model = fit(values, labels, class_names=["water", "crop", "forest"]).save(
+        tmp_path / "bayes.json")
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for i in range(3):
+        write_geotiff(scenes / f"plot{i}.tif", rng.random((3, 30, 40)).astype(np.float32))
+    parameters = {"MODEL": str(model), "UNCERTAINTY_SIGMA": "5%"}
+    outputs = ("OUTPUT", "OUTPUT_PROBABILITIES", "OUTPUT_UNCERTAINTY")
+    expected = sequential(find_tool("bayes_landcover_classify"), parameters,
+                          sorted(scenes.glob("*.tif")), tmp_path / "sequential", outputs)
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:bayes_landcover_classify",
+                                  {**parameters, "OUTPUT_PROBABILITIES": True,
+                                   "OUTPUT_UNCERTAINTY": True},
+                                  str(scenes / "*.tif"), str(out), str(tmp_path / "cache")),
+                        client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected, outputs)
+    assert len(np.unique(read(out / "plot0_OUTPUT.tif"))) > 1
