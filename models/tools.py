@@ -28,7 +28,7 @@ from .runtime.gdal_exceptions import gdal_exceptions
 @dataclass(frozen=True)
 class Parameter:
     name: str
-    kind: str  # raster, rasters, string, file, int, bands, enum, output
+    kind: str  # raster, rasters, string, file, int, float, bands, enum, output
     required: bool = False
     default: Any = None
     options: tuple[str, ...] = ()  # enum: option names, in index order
@@ -135,6 +135,11 @@ def _plain(tool: str, p: Parameter, value):
             return int(value)
         except (TypeError, ValueError):
             raise UserError(f"{tool}: {p.name} must be a whole number; got {value!r}.")
+    if p.kind == "float":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UserError(f"{tool}: {p.name} must be a number; got {value!r}.")
     if p.kind == "bands":
         return parse_band_list(value)
     if p.kind == "rasters":
@@ -432,10 +437,50 @@ BAYES_LANDCOVER_CLASSIFY = Tool("rsai:bayes_landcover_classify", (
     bayes_landcover_classify)
 
 
+# rsai:farmland_prompt_mask --------------------------------------------------------------------
+def _clipseg_files(values, environment, callbacks):
+    from .farmland.prompt import resolve_clipseg_files
+
+    return resolve_clipseg_files(values["MODEL"], values["TOKENIZER"], environment.store,
+                                 callbacks)
+
+
+def _clipseg_model(values, environment, callbacks) -> None:
+    """CLIPSeg has no card: its files are fetched into the cache (for a batch: once, on the
+    client, for the workers to read offline), and no card or weights sha256 is recorded."""
+    _clipseg_files(values, environment, callbacks)
+    return None
+
+
+def farmland_prompt_mask(values: dict, environment: ToolEnvironment,
+                         callbacks: Callbacks) -> ToolRun:
+    """A mask of what PROMPT describes on the RGB raster INPUT, with CLIPSeg."""
+    from .farmland.clipseg import ClipSegPrompter
+    from .farmland.prompt import prompt_mask
+
+    onnx, tokenizer, origin = _clipseg_files(values, environment, callbacks.part(0, 0.05))
+    prompter = ClipSegPrompter(onnx, tokenizer)
+    callbacks.log(f"Model CLIPSeg: {origin}, tokenizer {tokenizer}; device onnxruntime "
+                  f"{prompter.session.get_providers()[0]}")
+    prompt_mask(prompter, values["PROMPT"], values["INPUT"], values["OUTPUT"],
+                values["OUTPUT_PROBABILITIES"], values["THRESHOLD"], values["BANDS"],
+                RunOptions(**_tiling(values)), callbacks.part(0.05, 1))
+    return ToolRun(_written(values, ("OUTPUT", "OUTPUT_PROBABILITIES")), weights=onnx)
+
+
+FARMLAND_PROMPT_MASK = Tool("rsai:farmland_prompt_mask", (
+    Parameter("INPUT", "raster", required=True), Parameter("PROMPT", "string", default="farmland"),
+    Parameter("THRESHOLD", "float", default=0.5), Parameter("MODEL", "string", required=True),
+    Parameter("TOKENIZER", "file"), Parameter("BANDS", "bands", default=[]), *TILING,
+    Parameter("OUTPUT", "output", required=True), Parameter("OUTPUT_PROBABILITIES", "output")),
+    farmland_prompt_mask, _clipseg_model)
+
+
 TOOLS: dict[str, Tool] = {tool.id: tool for tool in (RUN_MODEL, FARMLAND_SEGMENTATION,
                                                      PANSHARPEN, FUSION_LANDCOVER,
                                                      SEA_ICE_TYPES, SOIL_PREDICT,
-                                                     BAYES_LANDCOVER_CLASSIFY)}
+                                                     BAYES_LANDCOVER_CLASSIFY,
+                                                     FARMLAND_PROMPT_MASK)}
 
 
 def find_tool(tool_id: str) -> Tool:

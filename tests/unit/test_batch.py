@@ -544,3 +544,31 @@ def test_bayes_landcover_classify_scenes_equal_the_sequential_loop(client, tmp_p
     assert (summary.done, summary.failed) == (3, 0), summary.errors
     assert_equal_outputs(out, expected, outputs)
     assert len(np.unique(read(out / "plot0_OUTPUT.tif"))) > 1
+
+
+def test_farmland_prompt_mask_scenes_equal_the_sequential_loop(client, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("tokenizers")
+    from helpers_farmland import clipseg_assets
+
+    _, tokenizer, onnx = clipseg_assets(tmp_path / "clipseg")
+    rng = np.random.default_rng(15)
+    scenes = tmp_path / "rgb"
+    scenes.mkdir()
+    for i in range(2):
+        write_geotiff(scenes / f"ortho{i}.tif", rng.integers(0, 255, (3, 60, 70), np.uint8))
+    parameters = {"MODEL": str(onnx), "TOKENIZER": str(tokenizer), "PROMPT": "farmland",
+                  "THRESHOLD": "0.5"}
+    expected = sequential(find_tool("farmland_prompt_mask"), parameters,
+                          sorted(scenes.glob("*.tif")), tmp_path / "sequential",
+                          ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:farmland_prompt_mask",
+                                  {**parameters, "OUTPUT_PROBABILITIES": True},
+                                  str(scenes / "*.tif"), str(out), str(tmp_path / "cache")),
+                        client=client)
+    assert (summary.done, summary.failed) == (2, 0), summary.errors
+    assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    with pytest.raises(UserError, match="THRESHOLD must be a number"):
+        find_tool("farmland_prompt_mask").values({**parameters, "THRESHOLD": "half",
+                                                  "INPUT": "a.tif", "OUTPUT": "o.tif"})
