@@ -48,7 +48,8 @@ class ToolRun:
     outputs: dict[str, str]  # output parameter -> path written
     card: ModelCard | None = None
     weights: Path | None = None
-    details: dict = field(default_factory=dict)  # what styling the outputs needs, e.g. rgb
+    # what the Processing face needs besides the files: style facts (rgb bands, classes), counts
+    details: dict = field(default_factory=dict)
 
 
 def parse_band_list(text) -> list[int]:
