@@ -572,3 +572,28 @@ def test_farmland_prompt_mask_scenes_equal_the_sequential_loop(client, tmp_path)
     with pytest.raises(UserError, match="THRESHOLD must be a number"):
         find_tool("farmland_prompt_mask").values({**parameters, "THRESHOLD": "half",
                                                   "INPUT": "a.tif", "OUTPUT": "o.tif"})
+
+
+def test_the_added_core_tools_take_option_names_or_indices_and_name_bad_parameters():
+    from rsai_toolbox.models.tools import layer_source, split_layer
+
+    pansharpen = find_tool("rsai:pansharpen")
+    given = {"PAN": "p.tif", "MS": "m.tif", "OUTPUT": "o.tif"}
+    assert pansharpen.values({**given, "METHOD": 5})["METHOD"] == "adwm-fusionnet"
+    assert pansharpen.values({**given, "SENSOR": "wv2", "OUTPUT_TYPE": 1})["SENSOR"] == "WV2"
+    assert pansharpen.values(given)["METHOD"] == "gsa"  # the dialog's default
+    with pytest.raises(UserError, match="needs MS"):
+        pansharpen.values({"PAN": "p.tif", "OUTPUT": "o.tif"})
+    with pytest.raises(UserError, match="METHOD is 'sharp'.*0 \\(brovey\\)"):
+        pansharpen.values({**given, "METHOD": "sharp"})
+    ice = find_tool("sea_ice_types")
+    assert ice.values({"INPUT": "s1.tif", "OUTPUT": "o.tif", "UNITS": "DB"})["UNITS"] == "db"
+    assert ice.values({"INPUT": "s1.tif", "OUTPUT": "o.tif"})["MODEL"] == "nersc-s1-icetype"
+    with pytest.raises(UserError, match="has no parameter LANDMASK"):
+        ice.values({"INPUT": "s1.tif", "OUTPUT": "o.tif", "LANDMASK": "coast.gpkg"})
+    with pytest.raises(UserError, match="needs MODEL"):
+        find_tool("soil_predict").values({"INPUT": "s2.tif"})
+    for path, layer in (("coast.gpkg", "land"), ("coast.shp", None), ("a.gpkg", 2)):
+        assert split_layer(layer_source(path, layer)) == (path, layer)
+    with pytest.raises(UserError, match="layername=NAME"):
+        split_layer("coast.gpkg|subset=x")
