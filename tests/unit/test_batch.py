@@ -1,7 +1,8 @@
 """The batch runner (models/batch) on a real LocalCluster of 2 worker processes: six small
 rasters through rsai:run_model (a real ONNX model) and rsai:farmland_segmentation (an FTW U-Net
 with seeded weights), compared with the same core entries run one by one; a worker killed by
-PID mid-write; a killed client, then the same command again; a tampered output; STAC; bad input.
+PID mid-write; a killed client, then the same command again; a tampered output; STAC; bad input;
+and two or three small scenes through each other tool with a core entry, against the same loop.
 """
 
 from __future__ import annotations
