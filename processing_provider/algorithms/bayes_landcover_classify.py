@@ -5,11 +5,11 @@ from pathlib import Path
 from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterFile,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer)
 
-from ...models.landcover_bayes import classify_raster, load_model
+from ...models.tools import BAYES_LANDCOVER_CLASSIFY
 from .. import styles
 from ..algorithm import RsaiAlgorithm
-from .bayes_landcover_train import (CITATION, add_uncertainty_parameters,
-                                    measurement_uncertainty)
+from ..model_loading import tool_environment
+from .bayes_landcover_train import CITATION, add_uncertainty_parameters
 
 
 class BayesLandcoverClassify(RsaiAlgorithm):
@@ -38,32 +38,31 @@ class BayesLandcoverClassify(RsaiAlgorithm):
                                                  self.tr("Classified pixels")))
 
     def run_tool(self, parameters, context, callbacks):
-        raster = self.parameterAsRasterLayer(parameters, "INPUT", context).source()
         model_file = self.parameterAsFile(parameters, "MODEL", context)
-        model = load_model(model_file)
-        mask = self.parameterAsRasterLayer(parameters, "MASK", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
-        uncertainty = self.parameterAsOutputLayer(parameters, "OUTPUT_UNCERTAINTY", context)
-        result = classify_raster(
-            model, raster, output, probabilities_path=probabilities or None,
-            uncertainty_path=uncertainty or None, mask_path=mask.source() if mask else None,
-            uncertainty=measurement_uncertainty(self, parameters, context),
-            callbacks=callbacks.part(0, 0.95))
-        callbacks.log(f"{result.valid_pixels} pixels classified into {model.n_classes} classes "
-                      f"({', '.join(model.class_names)})")
+
+        def source(name):
+            layer = self.parameterAsRasterLayer(parameters, name, context)
+            return layer.source() if layer else None
+
+        values = {"INPUT": source("INPUT"), "MODEL": model_file,
+                  "UNCERTAINTY": source("UNCERTAINTY"),
+                  "UNCERTAINTY_SIGMA": self.parameterAsString(parameters, "UNCERTAINTY_SIGMA",
+                                                              context),
+                  "MASK": source("MASK"), "OUTPUT": output,
+                  **{name: self.parameterAsOutputLayer(parameters, name, context) or None
+                     for name in ("OUTPUT_PROBABILITIES", "OUTPUT_UNCERTAINTY")}}
+        result = BAYES_LANDCOVER_CLASSIFY.run(values, tool_environment(callbacks), callbacks)
         callbacks.log(f"Please cite {CITATION}")
-        qml = styles.write_class_style(output, list(zip(
-            model.class_ids.tolist(), model.class_names, model.colours)))
+        qml = styles.write_class_style(output, result.details["classes"])
         about = Path(model_file).stem
         styles.style_on_load(context, output, qml, f"Classes ({about})")
-        results = {"OUTPUT": output, "CLASSIFIED_PIXELS": result.valid_pixels}
-        for name, path, label, qml in (
-                ("OUTPUT_PROBABILITIES", probabilities, "Class probabilities",
+        probabilities, uncertainty = (result.outputs.get("OUTPUT_PROBABILITIES"),
+                                      result.outputs.get("OUTPUT_UNCERTAINTY"))
+        for path, label, qml in (
+                (probabilities, "Class probabilities",
                  probabilities and styles.write_probability_style(probabilities)),
-                ("OUTPUT_UNCERTAINTY", uncertainty, "Uncertainty",
-                 uncertainty and styles.write_value_style(uncertainty))):
+                (uncertainty, "Uncertainty", uncertainty and styles.write_value_style(uncertainty))):
             if path:
                 styles.style_on_load(context, path, qml, f"{label} ({about})", below=output)
-                results[name] = path
-        return results
+        return {**result.outputs, "CLASSIFIED_PIXELS": result.details["CLASSIFIED_PIXELS"]}

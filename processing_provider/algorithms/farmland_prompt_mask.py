@@ -4,12 +4,11 @@ from qgis.core import (QgsProcessingParameterFile, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString)
 
-from ...models.farmland.clipseg import ClipSegPrompter
-from ...models.farmland.prompt import MASK_CLASSES, prompt_mask, resolve_clipseg_files
-from ...models.runtime.engine import RunOptions
+from ...models.farmland.prompt import MASK_CLASSES
+from ...models.tools import FARMLAND_PROMPT_MASK
 from ..algorithm import RsaiAlgorithm
-from .. import settings, styles
-from .farmland_segmentation import parse_band_list
+from ..model_loading import tool_environment
+from .. import styles
 
 
 class FarmlandPromptMask(RsaiAlgorithm):
@@ -45,27 +44,22 @@ class FarmlandPromptMask(RsaiAlgorithm):
             "OUTPUT_PROBABILITIES", self.tr("Probability"), optional=True, createByDefault=False))
 
     def run_tool(self, parameters, context, callbacks):
-        layer = self.parameterAsRasterLayer(parameters, "INPUT", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
         prompt = self.parameterAsString(parameters, "PROMPT", context)
-        onnx, tokenizer, origin = resolve_clipseg_files(
-            self.parameterAsString(parameters, "MODEL", context),
-            self.parameterAsString(parameters, "TOKENIZER", context) or None,
-            settings.weights_store(log=callbacks.log), callbacks.part(0, 0.05))
-        prompter = ClipSegPrompter(onnx, tokenizer)
-        callbacks.log(f"Model CLIPSeg: {origin}, tokenizer {tokenizer}; device onnxruntime "
-                      f"{prompter.session.get_providers()[0]}")
-        prompt_mask(prompter, prompt, layer.source(), output, probabilities or None,
-                    self.parameterAsDouble(parameters, "THRESHOLD", context),
-                    parse_band_list(self.parameterAsString(parameters, "BANDS", context)),
-                    RunOptions(**self.tiling(parameters, context)), callbacks.part(0.05, 1))
+        values = {
+            "INPUT": self.parameterAsRasterLayer(parameters, "INPUT", context).source(),
+            "PROMPT": prompt, "THRESHOLD": self.parameterAsDouble(parameters, "THRESHOLD", context),
+            "MODEL": self.parameterAsString(parameters, "MODEL", context),
+            "TOKENIZER": self.parameterAsString(parameters, "TOKENIZER", context) or None,
+            "BANDS": self.parameterAsString(parameters, "BANDS", context),
+            **self.tiling_values(parameters, context),
+            "OUTPUT": output, "OUTPUT_PROBABILITIES": probabilities}
+        result = FARMLAND_PROMPT_MASK.run(values, tool_environment(callbacks), callbacks)
         qml = styles.write_class_style(output, list(MASK_CLASSES))
         styles.style_on_load(context, output, qml, f"Mask: {prompt}")
-        results = {"OUTPUT": output}
         if probabilities:
-            results["OUTPUT_PROBABILITIES"] = probabilities
             styles.style_on_load(context, probabilities,
                                  styles.write_probability_style(probabilities),
                                  f"Probability: {prompt}", below=output)
-        return results
+        return result.outputs

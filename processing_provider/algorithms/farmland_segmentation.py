@@ -4,7 +4,7 @@ from qgis.core import (QgsProcessingParameterRasterDestination, QgsProcessingPar
                        QgsProcessingParameterString)
 
 from ...models.farmland.inputs import check_two_dates
-from ...models.tools import FARMLAND_SEGMENTATION, parse_band_list  # noqa: F401 (shared)
+from ...models.tools import FARMLAND_SEGMENTATION
 from ..algorithm import RsaiAlgorithm
 from ..model_loading import tool_environment
 from .. import styles

@@ -3,10 +3,9 @@
 from qgis.core import (QgsProcessingParameterBand, QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer)
 
-from ...models.fusion.landcover import classify_land_cover
-from ...models.runtime.engine import RunOptions
+from ...models.tools import FUSION_LANDCOVER
 from ..algorithm import RsaiAlgorithm
-from ..model_loading import load_card_and_predictor
+from ..model_loading import tool_environment
 from .. import styles
 
 
@@ -44,18 +43,13 @@ class FusionLandcover(RsaiAlgorithm):
         satellite = self.parameterAsRasterLayer(parameters, "SATELLITE", context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
         probabilities = self.parameterAsOutputLayer(parameters, "OUTPUT_PROBABILITIES", context)
-        card, predictor = load_card_and_predictor(
-            self.parameterAsString(parameters, "MODEL", context), self.device(parameters, context),
-            callbacks, tasks=("segmentation",))
-        classify_land_cover(
-            card, predictor, output, probabilities or None,
-            aerial=self.parameterAsRasterLayer(parameters, "AERIAL", context).source(),
-            satellite=satellite.source() if satellite is not None else None,
-            satellite_bands=self.parameterAsInts(parameters, "SATELLITE_BANDS", context),
-            options=RunOptions(**self.tiling(parameters, context)),
-            callbacks=callbacks.part(0.1, 1))
-        styles.style_model_outputs(context, card, output, probabilities or None)
-        results = {"OUTPUT": output}
-        if probabilities:
-            results["OUTPUT_PROBABILITIES"] = probabilities
-        return results
+        values = {
+            "AERIAL": self.parameterAsRasterLayer(parameters, "AERIAL", context).source(),
+            "SATELLITE": satellite.source() if satellite is not None else None,
+            "SATELLITE_BANDS": self.parameterAsInts(parameters, "SATELLITE_BANDS", context),
+            "MODEL": self.parameterAsString(parameters, "MODEL", context),
+            "DEVICE": self.device(parameters, context), **self.tiling_values(parameters, context),
+            "OUTPUT": output, "OUTPUT_PROBABILITIES": probabilities}
+        result = FUSION_LANDCOVER.run(values, tool_environment(callbacks), callbacks)
+        styles.style_model_outputs(context, result.card, output, probabilities or None)
+        return result.outputs

@@ -3,12 +3,11 @@
 from qgis.core import (QgsProcessingParameterEnum, QgsProcessingParameterFile,
                        QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer)
 
-from ...models import registry
-from ...models.errors import UserError
-from ...models.pansharpening import adwm, rasters
-from ...models.pansharpening.filters import get_sensor
+from ...models.pansharpening import rasters, tool as pansharpening_tool
+from ...models.pansharpening.tool import load_adwm
+from ...models.tools import PANSHARPEN
 from ..algorithm import RsaiAlgorithm
-from ..model_loading import resolve_model_parameter
+from ..model_loading import tool_environment
 from .. import settings, styles
 
 CITATION_ADWM = ("Huang, Chen, Ren, Peng, Deng: A General Adaptive Dual-level Weighting Mechanism "
@@ -35,37 +34,20 @@ def method_and_sensor(algorithm, parameters, context) -> tuple[str, str]:
 
 
 def load_deep_model(algorithm, parameters, context, method: str, pair, callbacks):
-    """(model, torch device, card) for an ADWM METHOD; WEIGHTS overrides the card's source.
-    The MS's band count is checked before anything is downloaded."""
-    card = registry.find_card(method, [settings.user_cards_dir()])
-    rasters.check_model_bands(pair, len(rasters.ms_input(card).bands))
-    local = algorithm.parameterAsFile(parameters, "WEIGHTS", context)
-    if local:
-        card = card.with_local_weights(local)
-        weights = registry.weights_path(card, settings.weights_store(callbacks.log))
-        source = f"local file {weights}"
-    else:
-        resolved = resolve_model_parameter(method, callbacks)
-        card, weights = resolved.card, resolved.weights
-        source = card.weights.url if card.weights and card.weights.url else str(weights)
-    device = algorithm.device(parameters, context)
-    model, dev, described = adwm.load_for_card(card, weights, device)
-    callbacks.log(f"Model {card.id} ({card.licence}) from {source} (file {weights}); "
-                  f"device {described}")
+    """(model, torch device, card) for an ADWM METHOD; WEIGHTS overrides the card's source."""
+    model, dev, card, _ = load_adwm(
+        method, pair, algorithm.parameterAsFile(parameters, "WEIGHTS", context) or None,
+        algorithm.device(parameters, context), settings.weights_store(callbacks.log),
+        [settings.user_cards_dir()], callbacks)
     return model, dev, card
 
 
 def open_checked_pair(parameters, context, algorithm, callbacks):
-    """(pair, method, sensor, unit_scale): the PAN/MS pair checked, the sensor resolved (from
-    the metadata for auto) and the value range warned about."""
-    pan = algorithm.parameterAsRasterLayer(parameters, "PAN", context).source()
-    ms = algorithm.parameterAsRasterLayer(parameters, "MS", context).source()
+    """(pair, method, sensor, unit_scale) (models/pansharpening/tool.py)."""
     method, sensor = method_and_sensor(algorithm, parameters, context)
-    pair = rasters.open_pair(pan, ms)
-    sensor = rasters.resolve_sensor(sensor, pair, callbacks)
-    warnings, unit_scale = rasters.check_values(pair, sensor)
-    for warning in warnings:
-        callbacks.warn(warning)
+    pair, sensor, unit_scale = pansharpening_tool.open_checked_pair(
+        algorithm.parameterAsRasterLayer(parameters, "PAN", context).source(),
+        algorithm.parameterAsRasterLayer(parameters, "MS", context).source(), sensor, callbacks)
     return pair, method, sensor, unit_scale
 
 
@@ -90,22 +72,18 @@ class Pansharpen(RsaiAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination("OUTPUT", self.tr("Pansharpened")))
 
     def run_tool(self, parameters, context, callbacks):
+        method, sensor = method_and_sensor(self, parameters, context)
         output = self.parameterAsOutputLayer(parameters, "OUTPUT", context)
-        output_type = rasters.OUTPUT_TYPES[self.parameterAsEnum(parameters, "OUTPUT_TYPE", context)]
-        pair, method, sensor, unit_scale = open_checked_pair(parameters, context, self, callbacks)
-        callbacks.log(f"PAN {pair.pan.width} x {pair.pan.height}, MS {pair.band_count} bands, "
-                      f"ratio {pair.ratio}, method {method}, sensor {sensor}")
-        if rasters.is_deep(method):
-            model, dev, card = load_deep_model(self, parameters, context, method, pair,
-                                               callbacks.part(0, 0.1))
-            scale = 1.0 if unit_scale else get_sensor(sensor).max_value
-            rasters.pansharpen_deep(pair, model, card, output, scale, output_type, dev,
-                                    callbacks=callbacks.part(0.1, 1.0))
-        else:
-            if parameters.get("WEIGHTS"):
-                raise UserError("WEIGHTS is for the ADWM methods; clear it or choose an ADWM METHOD.")
-            rasters.pansharpen_classical(pair, method, output, sensor, output_type,
-                                         callbacks=callbacks)
-        qml = styles.write_rgb_style(output, *rasters.rgb_bands(sensor, pair.band_count))
+        values = {
+            "PAN": self.parameterAsRasterLayer(parameters, "PAN", context).source(),
+            "MS": self.parameterAsRasterLayer(parameters, "MS", context).source(),
+            "METHOD": method, "SENSOR": sensor,
+            "WEIGHTS": self.parameterAsFile(parameters, "WEIGHTS", context) or None,
+            "DEVICE": self.device(parameters, context),
+            "OUTPUT_TYPE": rasters.OUTPUT_TYPES[self.parameterAsEnum(parameters, "OUTPUT_TYPE",
+                                                                     context)],
+            "OUTPUT": output}
+        result = PANSHARPEN.run(values, tool_environment(callbacks), callbacks)
+        qml = styles.write_rgb_style(output, *result.details["rgb"])
         styles.style_on_load(context, output, qml)
-        return {"OUTPUT": output}
+        return result.outputs

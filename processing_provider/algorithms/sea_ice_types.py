@@ -6,14 +6,13 @@ from qgis.core import (QgsProcessing, QgsProcessingParameterEnum,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingParameterVectorDestination, QgsRasterLayer)
 
-from ...models.runtime.engine import RunOptions
-from ...models.seaice.ice_types import IceTypeOutputs, map_ice_types
+from ...models.seaice.ice_types import IceTypeOutputs
 from ...models.seaice.sentinel1 import is_sentinel1_product
+from ...models.tools import SEA_ICE_OUTPUTS, SEA_ICE_TYPES, layer_source
 from .. import styles
 from ..algorithm import RsaiAlgorithm
-from ..model_loading import load_card_and_predictor
+from ..model_loading import tool_environment
 from ..vectors import vector_file
-from .farmland_segmentation import parse_band_list
 
 UNITS = ("auto", "linear", "db")
 
@@ -59,24 +58,22 @@ class SeaIceTypes(RsaiAlgorithm):
             QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=False))
 
     def run_tool(self, parameters, context, callbacks):
-        outputs = IceTypeOutputs(*(self.parameterAsOutputLayer(parameters, name, context) or None
-                                   for name in ("OUTPUT", "OUTPUT_WINDOWS",
-                                                "OUTPUT_PROBABILITIES", "OUTPUT_SIC",
-                                                "OUTPUT_FLOE", "OUTPUT_POLYGONS")))
-        land_mask, land_layer = self._land_mask(parameters, context, callbacks)
-        card, predictor = load_card_and_predictor(
-            self.parameterAsString(parameters, "MODEL", context), self.device(parameters, context),
-            callbacks, tasks=("segmentation",),
-            weights_file=self.parameterAsFile(parameters, "WEIGHTS", context) or None)
         stride = parameters.get("STRIDE")
-        options = RunOptions(**self.tiling(parameters, context), stride=None if stride in (
-            None, "") else self.parameterAsInt(parameters, "STRIDE", context))
-        result = map_ice_types(
-            card, predictor, self._input(parameters, context), outputs,
-            bands=parse_band_list(self.parameterAsString(parameters, "BANDS", context)),
-            units=UNITS[self.parameterAsEnum(parameters, "UNITS", context)],
-            land_mask=land_mask, land_mask_layer=land_layer, options=options,
-            callbacks=callbacks.part(0.1, 1))
+        values = {
+            "INPUT": self._input(parameters, context),
+            "MODEL": self.parameterAsString(parameters, "MODEL", context),
+            "WEIGHTS": self.parameterAsFile(parameters, "WEIGHTS", context) or None,
+            "LAND_MASK": self._land_mask(parameters, context, callbacks),
+            "DEVICE": self.device(parameters, context),
+            "STRIDE": None if stride in (None, "") else
+            self.parameterAsInt(parameters, "STRIDE", context),
+            "BANDS": self.parameterAsString(parameters, "BANDS", context),
+            "UNITS": UNITS[self.parameterAsEnum(parameters, "UNITS", context)],
+            **self.tiling_values(parameters, context),
+            **{name: self.parameterAsOutputLayer(parameters, name, context) or None
+               for name in SEA_ICE_OUTPUTS}}
+        card = SEA_ICE_TYPES.run(values, tool_environment(callbacks), callbacks).card
+        outputs = IceTypeOutputs(*(values[name] for name in SEA_ICE_OUTPUTS))
         results = {}
         for key, path, output, label in (
                 ("OUTPUT", outputs.classes, card.output.name, "Ice types"),
@@ -101,8 +98,6 @@ class SeaIceTypes(RsaiAlgorithm):
             styles.style_on_load(context, outputs.polygons, qml,
                                  f"Ice-type polygons ({card.title})")
             results["OUTPUT_POLYGONS"] = outputs.polygons
-        callbacks.log(f"units {result.units}; {result.run.valid_pixels} pixels classified"
-                      + (f"; {result.polygons} polygons" if result.polygons is not None else ""))
         return results
 
     def _input(self, parameters, context) -> str:
@@ -113,10 +108,11 @@ class SeaIceTypes(RsaiAlgorithm):
             return value
         return self.parameterAsRasterLayer(parameters, "INPUT", context).source()
 
-    def _land_mask(self, parameters, context, callbacks):
+    def _land_mask(self, parameters, context, callbacks) -> str | None:
+        """A raster's source, or a vector's file (and layer) as the core reads it."""
         layer = self.parameterAsLayer(parameters, "LAND_MASK", context)
         if layer is None:
-            return None, None
+            return None
         if isinstance(layer, QgsRasterLayer):
-            return layer.source(), None
-        return vector_file(self, parameters, "LAND_MASK", context, callbacks.log)
+            return layer.source()
+        return layer_source(*vector_file(self, parameters, "LAND_MASK", context, callbacks.log))

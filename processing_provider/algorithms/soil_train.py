@@ -16,6 +16,7 @@ from ...models.soil.features import INDICES
 from ...models.soil.regressors import ALGORITHMS, LearnerOptions
 from ...models.soil.train import CITATION, CrossValidation
 from ...models.soil.train_files import train_from_files
+from ...models.tools import comma_list
 from ..algorithm import RsaiAlgorithm
 from ..vectors import vector_file
 
@@ -149,9 +150,3 @@ class SoilTrain(RsaiAlgorithm):
                     outputs[name] = value
         callbacks.log(f"Please cite {CITATION}")
         return outputs
-
-
-def comma_list(text: str):
-    """'B02, B03 ,B04' -> ['B02', 'B03', 'B04']; empty -> None."""
-    names = [part.strip() for part in (text or "").split(",") if part.strip()]
-    return names or None

@@ -1,7 +1,8 @@
 """The batch runner (models/batch) on a real LocalCluster of 2 worker processes: six small
 rasters through rsai:run_model (a real ONNX model) and rsai:farmland_segmentation (an FTW U-Net
 with seeded weights), compared with the same core entries run one by one; a worker killed by
-PID mid-write; a killed client, then the same command again; a tampered output; STAC; bad input.
+PID mid-write; a killed client, then the same command again; a tampered output; STAC; bad input;
+and two or three small scenes through each other tool with a core entry, against the same loop.
 """
 
 from __future__ import annotations
@@ -380,3 +381,220 @@ def test_one_large_raster_in_row_bands_equals_one_run(client, data, tmp_path):
     assert joined["outputs"]["OUTPUT_MERGED"]["sha256"] == sha256_file(out / "large_OUTPUT.tif")
     again = run_batch(banded, client=client)
     assert (again.done, again.skipped) == (0, 1)
+
+
+# More tools through their core entries (models/tools.py): a few small scenes each, equal to
+# the same entry called one scene after the other.
+def test_pansharpen_scenes_as_pan_with_one_ms_equal_the_sequential_loop(client, tmp_path):
+    from helpers_pansharpening import geotransform
+
+    rng = np.random.default_rng(11)
+    ms = write_geotiff(tmp_path / "ms.tif", rng.integers(100, 1500, (4, 16, 16), np.uint16),
+                       geotransform(2.0))
+    pans = tmp_path / "pans"
+    pans.mkdir()
+    for i in range(3):
+        write_geotiff(pans / f"pan{i}.tif", rng.integers(100, 2000, (64, 64), np.uint16),
+                      geotransform(0.5))
+    parameters = {"MS": str(ms), "METHOD": "gsa", "SENSOR": 4}  # by name and by index
+    expected = sequential(find_tool("pansharpen"), parameters, sorted(pans.glob("*.tif")),
+                          tmp_path / "sequential", scene_parameter="PAN")
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:pansharpen", {**parameters, "METHOD": 1},
+                                  str(pans / "*.tif"), str(out), str(tmp_path / "cache"),
+                                  scene_parameter="PAN"), client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected)
+    assert read(out / "pan0_OUTPUT.tif").shape == (4, 64, 64)
+    assert {r["card"] if "card" in r else None for r in scene_records(out)} == {None}
+
+
+def test_fusion_landcover_aerial_scenes_with_one_satellite_equal_the_sequential_loop(client,
+                                                                                      tmp_path):
+    from helpers import two_input_onnx
+    from helpers_pansharpening import geotransform
+
+    two_input_onnx(tmp_path / "fusion.onnx", 3, 4, 4, 5, seed=4)
+    card = {"id": "fusion-batch", "title": "Fusion test model", "task": "segmentation",
+            "format": "onnx", "local_weights": "fusion.onnx", "licence": "CC0-1.0",
+            "citation": "none",
+            "inputs": [{"name": "aerial", "bands": ["R", "G", "B"], "scale": 255,
+                        "resolution_m": 0.5},
+                       {"name": "satellite", "bands": ["B02", "B03", "B04", "B08"], "ratio": 4,
+                        "scale": 0.1, "pad": "edge"}],
+            "tiling": {"tile_size": 32, "overlap": 8},
+            "outputs": {"classes": [{"value": v, "name": f"class {v}"} for v in range(5)]}}
+    (tmp_path / "fusion.json").write_text(json.dumps(card))
+    rng = np.random.default_rng(12)
+    satellite = write_geotiff(tmp_path / "s2.tif", rng.random((4, 16, 16)).astype(np.float32),
+                              geotransform(2.0))
+    aerials = tmp_path / "aerial"
+    aerials.mkdir()
+    for i in range(3):
+        write_geotiff(aerials / f"sheet{i}.tif", rng.integers(0, 255, (3, 64, 64), np.uint8),
+                      geotransform(0.5))
+    parameters = {"MODEL": str(tmp_path / "fusion.json"), "SATELLITE": str(satellite),
+                  "DEVICE": "cpu"}
+    expected = sequential(find_tool("fusion_landcover"), parameters,
+                          sorted(aerials.glob("*.tif")), tmp_path / "sequential",
+                          ("OUTPUT", "OUTPUT_PROBABILITIES"), scene_parameter="AERIAL")
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:fusion_landcover",
+                                  {**parameters, "OUTPUT_PROBABILITIES": True},
+                                  str(aerials / "*.tif"), str(out), str(tmp_path / "cache"),
+                                  scene_parameter="AERIAL"), client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    assert {r["card"] for r in scene_records(out)} == {"fusion-batch"}
+
+
+def test_sea_ice_types_scenes_equal_the_sequential_loop(client, shared_data, tmp_path):
+    pytest.importorskip("torch")
+    from osgeo import ogr
+    from helpers_seaice import NERSC_WEIGHTS, sar_scene, scaled_nersc_card, write_sar_geotiff
+
+    card = scaled_nersc_card(tmp_path / "card.json", shared_data / NERSC_WEIGHTS)
+    passes = tmp_path / "s1"
+    passes.mkdir()
+    for i in range(3):
+        write_sar_geotiff(passes / f"pass{i}.tif", sar_scene(100, 120, seed=i))
+    parameters = {"MODEL": str(card), "DEVICE": "cpu", "STRIDE": 25, "UNITS": "linear"}
+    expected = sequential(find_tool("sea_ice_types"), parameters, sorted(passes.glob("*.tif")),
+                          tmp_path / "sequential", ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:sea_ice_types",
+                                  {**parameters, "UNITS": 1, "OUTPUT_PROBABILITIES": True,
+                                   "OUTPUT_POLYGONS": True},
+                                  str(passes / "*.tif"), str(out), str(tmp_path / "cache")),
+                        client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    for i in range(3):
+        polygons = ogr.Open(str(out / f"pass{i}_OUTPUT_POLYGONS.gpkg"))
+        assert polygons.GetLayer(0).GetFeatureCount() > 0
+    assert {r["card"] for r in scene_records(out)} == {"nersc-scaled-test"}
+
+
+def test_soil_predict_maps_of_several_images_equal_the_sequential_loop(client, tmp_path):
+    from osgeo import ogr, osr
+    from rsai_toolbox.models.soil.regressors import LearnerOptions
+    from rsai_toolbox.models.soil.train import CrossValidation
+    from rsai_toolbox.models.soil.train_files import train_from_files
+
+    names = ("B02", "B03", "B04", "B08")
+    geotransform = (500000.0, 10.0, 0.0, 5800000.0, 0.0, -10.0)
+    rng = np.random.default_rng(13)
+    images = tmp_path / "s2"
+    images.mkdir()
+    for i in range(3):
+        write_geotiff(images / f"field{i}.tif", rng.integers(500, 4000, (4, 40, 50), np.uint16),
+                      geotransform, 32633, nodata=0, descriptions=names)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(32633)
+    points = ogr.GetDriverByName("GPKG").CreateDataSource(str(tmp_path / "samples.gpkg"))
+    layer = points.CreateLayer("samples", srs=srs, geom_type=ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("pH", ogr.OFTReal))
+    for cell in rng.choice(40 * 50, 60, replace=False):
+        row, col = divmod(int(cell), 50)
+        feature = ogr.Feature(layer.GetLayerDefn())
+        feature.SetGeometry(ogr.CreateGeometryFromWkt(
+            f"POINT ({500000 + (col + 0.5) * 10} {5800000 - (row + 0.5) * 10})"))
+        feature.SetField("pH", float(rng.normal(6, 0.5)))
+        layer.CreateFeature(feature)
+    layer = points = None
+    model = train_from_files(tmp_path / "samples.gpkg", ["pH"], images / "field0.tif",
+                             tmp_path / "soil.onnx", units=["pH"],
+                             cv=CrossValidation("random", folds=2),
+                             options=LearnerOptions(trees=10)).model
+    parameters = {"MODEL": str(model), "DEVICE": "cpu", "TILE_SIZE": 32}
+    expected = sequential(find_tool("soil_predict"), parameters, sorted(images.glob("*.tif")),
+                          tmp_path / "sequential", ("OUTPUT", "OUTPUT_EXTRAPOLATION"))
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:soil_predict",
+                                  {**parameters, "OUTPUT": True, "OUTPUT_EXTRAPOLATION": True},
+                                  str(images / "*.tif"), str(out), str(tmp_path / "cache")),
+                        client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_EXTRAPOLATION"))
+    assert {r["weights_sha256"] for r in scene_records(out)} == {sha256_file(model)}
+
+
+def test_bayes_landcover_classify_scenes_equal_the_sequential_loop(client, tmp_path):
+    from rsai_toolbox.models.landcover_bayes import fit
+
+    rng = np.random.default_rng(14)
+    centres = np.array([[0.1, 0.2, 0.3], [0.5, 0.4, 0.2], [0.3, 0.6, 0.7]])
+    labels = np.repeat([1, 2, 3], 40)
+    values = centres[labels - 1] + rng.normal(0, 0.05, (len(labels), 3))
+    model = fit(values, labels, class_names=["water", "crop", "forest"]).save(
+        tmp_path / "bayes.json")
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    for i in range(3):
+        write_geotiff(scenes / f"plot{i}.tif", rng.random((3, 30, 40)).astype(np.float32))
+    parameters = {"MODEL": str(model), "UNCERTAINTY_SIGMA": "5%"}
+    outputs = ("OUTPUT", "OUTPUT_PROBABILITIES", "OUTPUT_UNCERTAINTY")
+    expected = sequential(find_tool("bayes_landcover_classify"), parameters,
+                          sorted(scenes.glob("*.tif")), tmp_path / "sequential", outputs)
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:bayes_landcover_classify",
+                                  {**parameters, "OUTPUT_PROBABILITIES": True,
+                                   "OUTPUT_UNCERTAINTY": True},
+                                  str(scenes / "*.tif"), str(out), str(tmp_path / "cache")),
+                        client=client)
+    assert (summary.done, summary.failed) == (3, 0), summary.errors
+    assert_equal_outputs(out, expected, outputs)
+    assert len(np.unique(read(out / "plot0_OUTPUT.tif"))) > 1
+
+
+def test_farmland_prompt_mask_scenes_equal_the_sequential_loop(client, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("tokenizers")
+    from helpers_farmland import clipseg_assets
+
+    _, tokenizer, onnx = clipseg_assets(tmp_path / "clipseg")
+    rng = np.random.default_rng(15)
+    scenes = tmp_path / "rgb"
+    scenes.mkdir()
+    for i in range(2):
+        write_geotiff(scenes / f"ortho{i}.tif", rng.integers(0, 255, (3, 60, 70), np.uint8))
+    parameters = {"MODEL": str(onnx), "TOKENIZER": str(tokenizer), "PROMPT": "farmland",
+                  "THRESHOLD": "0.5"}
+    expected = sequential(find_tool("farmland_prompt_mask"), parameters,
+                          sorted(scenes.glob("*.tif")), tmp_path / "sequential",
+                          ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    out = tmp_path / "out"
+    summary = run_batch(BatchSpec("rsai:farmland_prompt_mask",
+                                  {**parameters, "OUTPUT_PROBABILITIES": True},
+                                  str(scenes / "*.tif"), str(out), str(tmp_path / "cache")),
+                        client=client)
+    assert (summary.done, summary.failed) == (2, 0), summary.errors
+    assert_equal_outputs(out, expected, ("OUTPUT", "OUTPUT_PROBABILITIES"))
+    with pytest.raises(UserError, match="THRESHOLD must be a number"):
+        find_tool("farmland_prompt_mask").values({**parameters, "THRESHOLD": "half",
+                                                  "INPUT": "a.tif", "OUTPUT": "o.tif"})
+
+
+def test_the_added_core_tools_take_option_names_or_indices_and_name_bad_parameters():
+    from rsai_toolbox.models.tools import layer_source, split_layer
+
+    pansharpen = find_tool("rsai:pansharpen")
+    given = {"PAN": "p.tif", "MS": "m.tif", "OUTPUT": "o.tif"}
+    assert pansharpen.values({**given, "METHOD": 5})["METHOD"] == "adwm-fusionnet"
+    assert pansharpen.values({**given, "SENSOR": "wv2", "OUTPUT_TYPE": 1})["SENSOR"] == "WV2"
+    assert pansharpen.values(given)["METHOD"] == "gsa"  # the dialog's default
+    with pytest.raises(UserError, match="needs MS"):
+        pansharpen.values({"PAN": "p.tif", "OUTPUT": "o.tif"})
+    with pytest.raises(UserError, match="METHOD is 'sharp'.*0 \\(brovey\\)"):
+        pansharpen.values({**given, "METHOD": "sharp"})
+    ice = find_tool("sea_ice_types")
+    assert ice.values({"INPUT": "s1.tif", "OUTPUT": "o.tif", "UNITS": "DB"})["UNITS"] == "db"
+    assert ice.values({"INPUT": "s1.tif", "OUTPUT": "o.tif"})["MODEL"] == "nersc-s1-icetype"
+    with pytest.raises(UserError, match="has no parameter LANDMASK"):
+        ice.values({"INPUT": "s1.tif", "OUTPUT": "o.tif", "LANDMASK": "coast.gpkg"})
+    with pytest.raises(UserError, match="needs MODEL"):
+        find_tool("soil_predict").values({"INPUT": "s2.tif"})
+    for path, layer in (("coast.gpkg", "land"), ("coast.shp", None), ("a.gpkg", 2)):
+        assert split_layer(layer_source(path, layer)) == (path, layer)
+    with pytest.raises(UserError, match="layername=NAME"):
+        split_layer("coast.gpkg|subset=x")
