@@ -15,12 +15,12 @@ cd "$(dirname "$0")/.."
 
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 if ! command -v qgis_process >/dev/null && ! command -v qgis_process.bin >/dev/null \
-   || ! /usr/bin/python3 -c "import qgis.core, osgeo.gdal" 2>/dev/null \
+   || ! /usr/bin/python3 -c "import qgis.core, osgeo.gdal, scipy" 2>/dev/null \
    || ! /usr/bin/python3 -c "import ensurepip" 2>/dev/null; then
   echo "== installing QGIS from the distribution (apt)"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    qgis python3-qgis qgis-providers python3-venv python3-pip >/dev/null
+    qgis python3-qgis qgis-providers python3-scipy python3-venv python3-pip >/dev/null
 fi
 
 # A set is installed when its stamp is newer than its requirement files (the test set holds
