@@ -284,15 +284,17 @@ class WeightsStore:
         offline: bool = False,
         log: Callable[[str], None] = lambda m: None,
         endpoint: str | None = None,
+        digests: dict[tuple, str] | None = None,
     ):
         self.cache_dir = Path(cache_dir)
         self.offline = bool(offline) or _is_offline_env()
         self.log = log
         self.endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
         _check_url(self.endpoint, "Hugging Face endpoint")
-        # sha256 by (path, size, mtime, ctime, inode): a long-lived store (the model manager's)
-        # hashes each cached file once, not at every refresh; a changed file is hashed again.
-        self._digests: dict[tuple, str] = {}
+        # sha256 by (path, size, mtime, ctime, inode): a file is hashed once, not at every
+        # refresh; a changed file is hashed again. ``digests`` lets a caller keep that memo
+        # beyond one store (the plugin keeps one for every opening of the model manager).
+        self._digests: dict[tuple, str] = {} if digests is None else digests
 
     # -- public API ---------------------------------------------------------------------------
     def fetch(

@@ -34,6 +34,7 @@ class RsaiPlugin:
         self.toolbar = None
         self.tools_menu = None
         self.dialogs = []  # keep non-modal dialogs alive
+        self.weights_digests = {}  # the model manager's sha256 memo, kept between openings
         dependencies.activate()
 
     # -- Processing ---------------------------------------------------------------------------
@@ -170,9 +171,15 @@ class RsaiPlugin:
         return processing.execAlgorithmDialog(algorithm_id, {})
 
     def open_model_manager(self):
+        from ..processing_provider import settings
+        from .model_catalog import ModelCatalog
         from .model_manager import ModelManagerDialog
 
-        dialog = ModelManagerDialog(parent=self.iface.mainWindow(), install=self.open_installer)
+        # one sha256 memo for every opening: cached files are hashed once per QGIS session
+        catalog = ModelCatalog(settings.weights_store(digests=self.weights_digests),
+                               settings.user_cards_dir())
+        dialog = ModelManagerDialog(catalog, parent=self.iface.mainWindow(),
+                                    install=self.open_installer)
         self.dialogs.append(dialog)
         dialog.show()
         return dialog

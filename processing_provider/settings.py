@@ -63,8 +63,8 @@ def user_cards_dir() -> Path:
     return Path(QgsApplication.qgisSettingsDirPath()) / "rsai" / "cards"
 
 
-def weights_store(log=lambda message: None) -> WeightsStore:
-    return WeightsStore(cache_dir(), offline=offline_setting(), log=log)
+def weights_store(log=lambda message: None, digests: dict | None = None) -> WeightsStore:
+    return WeightsStore(cache_dir(), offline=offline_setting(), log=log, digests=digests)
 
 
 def set_offline(value: bool) -> None:

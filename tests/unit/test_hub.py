@@ -64,6 +64,28 @@ def test_hub_fetch_then_offline_from_cache_without_requests(server, make_store, 
     assert server.count() == n
 
 
+def test_a_shared_digest_memo_hashes_a_cached_file_once_until_it_changes(server, tmp_path,
+                                                                         monkeypatch):
+    """The model manager opens a new store each time; the plugin hands them one memo, so a
+    cached file is hashed once per session, and again only when it changes on disk."""
+    from rsai_toolbox.models import hub
+    hashed = []
+    real = hub.sha256_file
+    monkeypatch.setattr(hub, "sha256_file", lambda path: hashed.append(path) or real(path))
+    src = hub_source(server, sha256="right")
+    memo = {}
+    path = WeightsStore(tmp_path / "cache", endpoint=server.endpoint, digests=memo).fetch(src)
+    first = len(hashed)
+    for _ in range(3):  # three openings of the manager
+        assert WeightsStore(tmp_path / "cache", offline=True, digests=memo).cached_path(src) == path
+    assert len(hashed) == first
+    WeightsStore(tmp_path / "cache", offline=True).cached_path(src)  # no memo: hashed again
+    assert len(hashed) == first + 1
+    os.utime(path, ns=(0, 0))  # a changed file (its mtime) is hashed again, even with the memo
+    WeightsStore(tmp_path / "cache", offline=True, digests=memo).cached_path(src)
+    assert len(hashed) == first + 2
+
+
 def test_offline_env_and_empty_cache_explains_prefetch(server, make_store, monkeypatch, tmp_path):
     src = hub_source(server)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
