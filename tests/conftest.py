@@ -38,9 +38,11 @@ def shared_data() -> Path:
 
 
 @pytest.fixture
-def provider(qgis_processing):
-    """The plugin's Processing provider inside QGIS (tests/qgis), removed after the test."""
+def provider(qgis_processing, tmp_path, monkeypatch):
+    """The plugin's Processing provider inside QGIS (tests/qgis), with a weights cache of the
+    test's own, removed after the test."""
     from rsai_toolbox import classFactory
+    monkeypatch.setenv("RSAI_CACHE_DIR", str(tmp_path / "cache"))
     plugin = classFactory(None)
     plugin.initProcessing()
     yield plugin.provider

@@ -8,20 +8,9 @@ import numpy as np
 import pytest
 from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback
 
-from rsai_toolbox import classFactory
-
 from helpers import conv_onnx, write_geotiff
 
 pytest.importorskip("distributed")
-
-
-@pytest.fixture
-def provider(qgis_processing, tmp_path, monkeypatch):
-    monkeypatch.setenv("RSAI_CACHE_DIR", str(tmp_path / "cache"))
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    yield plugin.provider
-    plugin.unload()
 
 
 class CancelAfterFirstScene(QgsProcessingFeedback):

@@ -11,7 +11,6 @@ import pytest
 from qgis.core import (QgsGraduatedSymbolRenderer, QgsPalettedRasterRenderer, QgsProject,
                        QgsSingleSymbolRenderer, QgsVectorLayer)
 
-from rsai_toolbox import classFactory
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers import write_geotiff  # noqa: E402
@@ -21,12 +20,9 @@ GT = (500000.0, 10.0, 0.0, 6000000.0, 0.0, -10.0)
 
 
 @pytest.fixture
-def provider(qgis_processing, tmp_path, monkeypatch):
-    monkeypatch.setenv("RSAI_CACHE_DIR", str(tmp_path / "cache"))
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    yield plugin.provider
-    plugin.unload()
+def provider(provider):
+    """The shared provider (tests/conftest.py); the project emptied of this test's layers."""
+    yield provider
     QgsProject.instance().removeAllMapLayers()
     # Layers referenced from a caught exception's frames would otherwise outlive QGIS and
     # crash the interpreter at exit (QgsVectorLayer's destructor after exitQgis).

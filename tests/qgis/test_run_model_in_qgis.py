@@ -6,7 +6,6 @@ import pytest
 from qgis.core import (QgsPalettedRasterRenderer, QgsProcessingContext, QgsProcessingFeedback,
                        QgsProject)
 
-from rsai_toolbox import classFactory
 
 from helpers import conv_onnx, landcover_geotiff
 
@@ -15,15 +14,6 @@ CARD = {"id": "in-qgis", "task": "segmentation", "format": "onnx", "licence": "C
         "outputs": {"classes": [{"value": 0, "name": "water", "color": "#0000ff"},
                                 {"value": 1, "name": "forest", "color": "#00aa00"},
                                 {"value": 2, "name": "crops", "color": "#ffcc00"}]}}
-
-
-@pytest.fixture
-def provider(qgis_processing, tmp_path, monkeypatch):
-    monkeypatch.setenv("RSAI_CACHE_DIR", str(tmp_path / "cache"))
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    yield plugin.provider
-    plugin.unload()
 
 
 def test_dialog_run_loads_a_styled_layer_into_the_project(provider, tmp_path, shared_data):

@@ -9,22 +9,12 @@ from qgis.core import (QgsCategorizedSymbolRenderer, QgsFeature, QgsGeometry,
                        QgsPalettedRasterRenderer, QgsProcessingModelAlgorithm, QgsProject,
                        QgsVectorLayer)
 
-from rsai_toolbox import classFactory
 
 from helpers import read
 from helpers_seaice import (NERSC_WEIGHTS, ORIGIN, POLAR_STEREO, sar_scene, scaled_nersc_card,
                             write_sar_geotiff)
 
 MODEL3 = Path(__file__).parents[2] / "resources" / "models" / "sea_ice_types_then_scores.model3"
-
-
-@pytest.fixture
-def provider(qgis_processing, tmp_path, monkeypatch):
-    monkeypatch.setenv("RSAI_CACHE_DIR", str(tmp_path / "cache"))
-    plugin = classFactory(None)
-    plugin.initProcessing()
-    yield plugin.provider
-    plugin.unload()
 
 
 def test_the_graphical_model_validates(provider):
