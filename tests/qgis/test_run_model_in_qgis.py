@@ -6,7 +6,6 @@ import pytest
 from qgis.core import (QgsPalettedRasterRenderer, QgsProcessingContext, QgsProcessingFeedback,
                        QgsProject)
 
-
 from helpers import conv_onnx, landcover_geotiff
 
 CARD = {"id": "in-qgis", "task": "segmentation", "format": "onnx", "licence": "CC0-1.0",

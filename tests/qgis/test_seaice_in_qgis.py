@@ -9,7 +9,6 @@ from qgis.core import (QgsCategorizedSymbolRenderer, QgsFeature, QgsGeometry,
                        QgsPalettedRasterRenderer, QgsProcessingModelAlgorithm, QgsProject,
                        QgsVectorLayer)
 
-
 from helpers import read
 from helpers_seaice import (NERSC_WEIGHTS, ORIGIN, POLAR_STEREO, sar_scene, scaled_nersc_card,
                             write_sar_geotiff)
