@@ -41,8 +41,7 @@ import numpy as np
 
 from ..callbacks import Callbacks, print_log
 from ..errors import Cancelled, UserError
-from ..hub import sha256_file
-from ..runtime.onnx_export import export_onnx
+from ..runtime.onnx_export import export_onnx, write_trained_card
 from ..runtime.raster import open_raster
 
 MEAN = (0.485, 0.456, 0.406)
@@ -234,12 +233,7 @@ def train(data_dir, out_dir, epochs: int = 20, encoder: str = "resnet18",
     }
     export_onnx(model, {"image": torch.zeros(1, 3, tile_size, tile_size)}, onnx_path,
                 ["logits"], card)
-    card["files"] = {"onnx": onnx_path.name, "sha256": sha256_file(onnx_path),
-                     "state_dict": pth_path.name}
-    card_path = onnx_path.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
-    metrics.update({"onnx": str(onnx_path), "state_dict": str(pth_path), "card": str(card_path)})
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    metrics = write_trained_card(card, onnx_path, pth_path, metrics, out_dir)
     callbacks.progress(1.0)
     return metrics
 

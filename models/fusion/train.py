@@ -70,8 +70,9 @@ from ..callbacks import Callbacks
 from ..cards import InputSpec
 from ..errors import UserError
 from ..farmland.ftw import match_bands
-from ..hub import WeightsSource, WeightsStore, sha256_file
+from ..hub import WeightsSource, WeightsStore
 from ..runtime.grids import Grid
+from ..runtime.onnx_export import write_trained_card
 from ..runtime.raster import open_raster, raster_info
 from ..runtime.sources import InputSource, alpha_bands, choose_bands, fill_invalid
 from . import network
@@ -510,12 +511,7 @@ def train(data_dir, out_dir, *, satellite=None, satellite_dir=None, satellite_ba
                                card)
     partial.replace(onnx_path)
     model.to(device)
-    card["files"] = {"onnx": onnx_path.name, "sha256": sha256_file(onnx_path),
-                     "state_dict": pth_path.name}
-    card_path = onnx_path.with_suffix(".json")
-    card_path.write_text(json.dumps(card, indent=2), encoding="utf-8")
-    metrics.update({"onnx": str(onnx_path), "state_dict": str(pth_path), "card": str(card_path)})
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    metrics = write_trained_card(card, onnx_path, pth_path, metrics, out_dir)
     callbacks.progress(1.0)
     return metrics
 

@@ -44,3 +44,21 @@ def embed_card(path: str | Path, card: dict) -> None:
     entry = proto.metadata_props.add()
     entry.key, entry.value = "rsai_card", json.dumps(card)
     onnx.save(proto, str(path))
+
+
+def write_trained_card(card: dict, onnx_path: Path, state_dict_path: Path, metrics: dict,
+                       out_dir: Path) -> dict:
+    """What a trainer leaves beside its ONNX model: the card (naming the files, with the ONNX
+    file's sha256) as ``<model>.json`` and ``metrics.json``, both written whole. Returns the
+    metrics with the three paths added."""
+    from ..files import write_files
+    from ..hub import sha256_file
+
+    card["files"] = {"onnx": onnx_path.name, "sha256": sha256_file(onnx_path),
+                     "state_dict": state_dict_path.name}
+    card_path = onnx_path.with_suffix(".json")
+    metrics = {**metrics, "onnx": str(onnx_path), "state_dict": str(state_dict_path),
+               "card": str(card_path)}
+    write_files({card_path: json.dumps(card, indent=2),
+                 Path(out_dir) / "metrics.json": json.dumps(metrics, indent=2)})
+    return metrics

@@ -16,6 +16,7 @@ from hub_server import HubServer  # noqa: E402
 from rsai_toolbox.models.callbacks import Callbacks  # noqa: E402
 from rsai_toolbox.models.errors import Cancelled, UserError  # noqa: E402
 from rsai_toolbox.models.fusion import network, train as fusion_train  # noqa: E402
+from rsai_toolbox.models.hub import sha256_file  # noqa: E402
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 RATIO, TILE = 20, 80  # 50 cm aerial, 10 m Sentinel-2
@@ -166,7 +167,7 @@ def test_v2_card_describes_both_inputs(trained):
         "background", "building", "woodland", "water", "road"]
     assert "CC BY-NC-SA 4.0" in card["citation"] and "2503.22909" in card["citation"]
     assert card["architecture"]["kwargs"]["satellite_channels"] == 3
-    assert card["files"]["sha256"] == fusion_train.sha256_file(Path(metrics["onnx"]))
+    assert card["files"]["sha256"] == sha256_file(Path(metrics["onnx"]))
     embedded = {p.key: p.value for p in onnx.load(metrics["onnx"]).metadata_props}
     assert json.loads(embedded["rsai_card"])["inputs"] == card["inputs"]
 
